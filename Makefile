@@ -1,0 +1,72 @@
+# jobq: the README's verbs. Every target installs what it needs into .venv by itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV_VERSION := 0.13.8
+
+.PHONY: help venv test lint fmt typecheck cfn-lint pytest unit integration e2e run bench chaos events lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobq needs Python 3.11 or newer (set PYTHON=python3.x)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.txt
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+test: lint typecheck cfn-lint pytest ## everything CI runs: lint, types, template lint, all test tiers
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP) ## mypy --strict on functions/ and infra/
+	$(BIN)/mypy
+
+cfn-lint: $(STAMP) ## lint template.yaml (errors, warnings and informational findings all fail)
+	$(BIN)/cfn-lint template.yaml
+
+pytest: $(STAMP) ## unit, integration and end-to-end tests
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://127.0.0.1:3000)
+	$(BIN)/jobq-local $(ARGS)
+
+bench: $(STAMP) ## throughput and latency of echo jobs through the local runtime
+	$(BIN)/python -m bench.local_runtime $(ARGS)
+
+lock: $(STAMP) ## re-pin requirements/dev.txt and functions/requirements.txt from pyproject.toml
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.txt
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra tracing --python-version 3.13 \
+	  --python-platform aarch64-unknown-linux-gnu -o functions/requirements.txt
+
+events: ## regenerate infra/events/ with the SAM CLI (installed into .venv-sam)
+	@test -x .venv-sam/bin/sam || ($(PYTHON) -m venv .venv-sam && .venv-sam/bin/pip install --quiet aws-sam-cli)
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event apigateway http-api-proxy > infra/events/http-api-proxy.json
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event sqs receive-message > infra/events/sqs-receive-message.json
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event cloudwatch scheduled-event > infra/events/scheduled-event.json
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
