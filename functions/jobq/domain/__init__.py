@@ -1,0 +1,1 @@
+"""The job state machine and its vocabulary; no AWS SDK in here."""

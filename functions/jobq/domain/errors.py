@@ -1,0 +1,82 @@
+"""Errors of the jobq domain. Each has a stable machine-readable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class JobqError(Exception):
+    """Base of every jobq error; ``code`` is what API clients match on."""
+
+    code = "jobq_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequestError(JobqError):
+    """The request is malformed (not JSON, not an object, bad query parameter)."""
+
+    code = "invalid_request"
+
+
+class InvalidCursorError(InvalidRequestError):
+    """A listing cursor that this service did not issue, or issued for other filters."""
+
+    code = "invalid_cursor"
+
+
+class PayloadTooLargeError(JobqError):
+    """The request body is over the configured size limit."""
+
+    code = "payload_too_large"
+
+
+class UnknownJobTypeError(JobqError):
+    """No job type of that name is registered."""
+
+    code = "unknown_job_type"
+
+
+class InvalidPayloadError(JobqError):
+    """The payload does not validate against the job type's model."""
+
+    code = "invalid_payload"
+
+
+class JobNotFoundError(JobqError):
+    """No job with that id."""
+
+    code = "job_not_found"
+
+
+class InvalidTransitionError(JobqError):
+    """The job's current status does not allow the requested change."""
+
+    code = "invalid_state"
+
+    def __init__(self, message: str, *, current_status: str | None = None) -> None:
+        super().__init__(message, details={"status": current_status} if current_status else None)
+        self.current_status = current_status
+
+
+class DependencyUnavailableError(JobqError):
+    """DynamoDB or SQS could not be reached or kept failing after retries."""
+
+    code = "service_unavailable"
+
+
+class ConfigurationError(JobqError):
+    """Required configuration is missing or invalid (raised on first use, loudly)."""
+
+    code = "configuration_error"
+
+
+class NonRetryableError(Exception):
+    """Raise from a job handler to fail the job at once, without further attempts."""
+
+
+class JobTimeoutError(Exception):
+    """A job ran past its per-type timeout (or the Lambda's remaining time)."""

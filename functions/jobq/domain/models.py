@@ -1,0 +1,186 @@
+"""Jobs, their statuses, and the documents the API and the queue carry."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+JOB_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+JOB_TYPE_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with millisecond precision and a ``Z`` suffix."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+
+
+def new_job_id(now: datetime | None = None) -> str:
+    """A ULID: 48-bit millisecond timestamp and 80 random bits, Crockford base32, time-ordered."""
+    millis = int(now.timestamp() * 1000) if now else time.time_ns() // 1_000_000
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its lifecycle."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Nothing but an explicit retry moves a job out of a terminal status."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobError(BaseModel):
+    """Why an attempt failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str = Field(description="Error class, e.g. `ValueError` or `JobTimeoutError`.")
+    message: str
+    retryable: bool
+
+
+class AttemptFailure(JobError):
+    """One failed attempt, as kept in a job's history."""
+
+    attempt: int
+    at: Timestamp
+
+
+class Job(BaseModel):
+    """A job as stored. ``lease_*`` and ``available_at`` are worker bookkeeping, not API fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    type: str
+    status: JobStatus
+    payload: dict[str, Any]
+    result: Any = None
+    error: JobError | None = None
+    history: tuple[AttemptFailure, ...] = ()
+    attempts: int = 0
+    max_attempts: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    available_at: Timestamp
+    lease_id: str | None = None
+    lease_expires_at: Timestamp | None = None
+
+    @property
+    def status_url(self) -> str:
+        """Where clients poll this job."""
+        return f"/jobs/{self.job_id}"
+
+    def to_document(self) -> JobDocument:
+        """The public view of this job."""
+        return JobDocument(
+            job_id=self.job_id,
+            type=self.type,
+            status=self.status,
+            payload=self.payload,
+            result=self.result,
+            error=self.error,
+            history=list(self.history),
+            attempts=self.attempts,
+            max_attempts=self.max_attempts,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            status_url=self.status_url,
+        )
+
+
+class JobDocument(BaseModel):
+    """A job as the API returns it."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN, description="Time-ordered id (ULID).")
+    type: str
+    status: JobStatus
+    payload: dict[str, Any]
+    result: Any = Field(default=None, description="The handler's return value; null until succeeded.")
+    error: JobError | None = Field(default=None, description="The last attempt's error, if any.")
+    history: list[AttemptFailure] = Field(default_factory=list, description="Every failed attempt, oldest first.")
+    attempts: int = Field(ge=0)
+    max_attempts: int = Field(ge=1)
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    status_url: str
+
+
+class JobPageDocument(BaseModel):
+    """One page of a job listing, newest first."""
+
+    items: list[JobDocument]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class SubmitJobRequest(BaseModel):
+    """Body of ``POST /jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=64, description="A registered job type, e.g. `echo`.")
+    payload: dict[str, Any] = Field(default_factory=dict, description="Validated against the type's model.")
+    delay_seconds: int = Field(default=0, ge=0, le=900, description="Seconds before the job may start.")
+
+
+class JobMessage(BaseModel):
+    """What the jobs queue carries: a claim check. DynamoDB holds the truth."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    type: str
+
+
+class Delivery(BaseModel):
+    """One received queue message, as the worker sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: JobMessage
+    receive_count: int = Field(ge=1)
+
+
+class ListQuery(BaseModel):
+    """Filters and paging of a job listing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: JobStatus | None = None
+    type: str | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = None
+
+
+class JobPage(BaseModel):
+    """A page of jobs and the cursor of the next one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: tuple[Job, ...]
+    next_cursor: str | None

@@ -1,0 +1,127 @@
+"""The small interfaces the domain talks through; adapters implement them."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, Protocol
+
+from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobPage, JobStatus, ListQuery
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""Marks a ``JobChange`` field the change leaves alone (``None`` means: clear it)."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The condition a conditional write checks: current status, and the lease if given."""
+
+    statuses: frozenset[JobStatus]
+    lease_id: str | None = None
+    attempts: int | None = None
+
+    @classmethod
+    def status(cls, *statuses: JobStatus, lease_id: str | None = None, attempts: int | None = None) -> Expect:
+        return cls(frozenset(statuses), lease_id, attempts)
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """A transition's writes. Fields left ``UNSET`` are not touched."""
+
+    status: JobStatus
+    at: datetime
+    result: Any | _Unset = UNSET
+    error: JobError | _Unset | None = UNSET
+    append_history: AttemptFailure | None = None
+    finished_at: datetime | _Unset | None = UNSET
+    available_at: datetime | _Unset = UNSET
+    attempts: int | _Unset = UNSET
+    release_lease: bool = False
+
+
+class ConditionFailedError(Exception):
+    """A conditional write did not apply; ``current`` is the job as it was (None if absent)."""
+
+    def __init__(self, current: Job | None) -> None:
+        super().__init__(f"condition failed (current status: {current.status if current else 'absent'})")
+        self.current = current
+
+
+class RecordTooLargeError(Exception):
+    """The job record would exceed the store's item size limit."""
+
+
+class JobRepository(Protocol):
+    """Job records with conditional writes. Raises DependencyUnavailableError when storage is down."""
+
+    def insert(self, job: Job) -> None:
+        """Create a new job; fails if the id exists."""
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, strongly consistent, or None."""
+
+    def claim(self, job_id: str, *, now: datetime, lease_id: str, lease_expires_at: datetime) -> Job:
+        """Start an attempt: queued and due, or running with an expired lease, with attempts left.
+
+        Counts the attempt and takes the lease. Raises ConditionFailedError otherwise.
+        """
+
+    def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
+        """Apply ``change`` if ``expect`` holds; return the new job or raise ConditionFailedError."""
+
+    def delete(self, job_id: str, *, expect: Expect) -> None:
+        """Remove a job if ``expect`` holds (used to undo a submit whose enqueue failed)."""
+
+    def list_jobs(self, query: ListQuery, *, shards: int) -> JobPage:
+        """Jobs newest first, filtered by status and type, from the cursor on."""
+
+
+class JobQueue(Protocol):
+    """The jobs queue and its dead-letter queue. Raises DependencyUnavailableError when SQS is down."""
+
+    def send(self, message: JobMessage, *, delay_seconds: int = 0) -> None:
+        """Enqueue a job's claim check."""
+
+    def send_to_dead_letter(self, message: JobMessage) -> None:
+        """Put a job's claim check straight into the dead-letter queue."""
+
+
+class Clock(Protocol):
+    """Wall-clock time (UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class JobEvents(Protocol):
+    """Lifecycle events: logs and metrics. One implementation per runtime, a recorder in tests."""
+
+    def job_scope(self, job_id: str, job_type: str) -> AbstractContextManager[None]:
+        """Every log line inside carries ``job_id`` and ``job_type``."""
+
+    def submitted(self, job: Job) -> None: ...
+
+    def started(self, job: Job) -> None: ...
+
+    def succeeded(self, job: Job, duration_ms: float) -> None: ...
+
+    def retry_scheduled(self, job: Job, delay_seconds: float, duration_ms: float) -> None: ...
+
+    def failed(self, job: Job, duration_ms: float | None) -> None: ...
+
+    def dead_lettered(self, job: Job, route: str) -> None: ...
+
+    def skipped(self, job_id: str, reason: str) -> None: ...
+
+    def released(self, job_id: str, delay_seconds: float, reason: str) -> None: ...
+
+    def cancelled(self, job: Job) -> None: ...
+
+    def requeued(self, job: Job, reason: str) -> None: ...

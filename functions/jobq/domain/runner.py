@@ -1,0 +1,354 @@
+"""Claim, run, complete or fail one delivered job: the worker side of the state machine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from jobq.domain.errors import (
+    DependencyUnavailableError,
+    InvalidPayloadError,
+    JobTimeoutError,
+    NonRetryableError,
+)
+from jobq.domain.models import AttemptFailure, Delivery, Job, JobError, JobStatus
+from jobq.domain.ports import (
+    Clock,
+    ConditionFailedError,
+    Expect,
+    JobChange,
+    JobEvents,
+    JobQueue,
+    JobRepository,
+    RecordTooLargeError,
+)
+from jobq.registry import JobContext, JobRegistry, JobType, RetryPolicy
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_SQS_DELAY_SECONDS = 900
+MIN_SLOT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The message is done with: delete it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """Give the message back; it becomes visible again after ``delay_seconds``."""
+
+    delay_seconds: int
+    reason: str
+
+
+Decision = Ack | Release
+
+
+@dataclass
+class TimeBudget:
+    """The invocation's remaining time, shared by the records of one batch."""
+
+    remaining_seconds: Callable[[], float]
+    reserve_seconds: float = 2.0
+    started: int = field(default=0, init=False)
+
+    def slot(self, timeout_seconds: float) -> float | None:
+        """Seconds a job with this timeout may run now, or None to leave it for another invocation.
+
+        A job starts only if its whole timeout fits, except the invocation's first job, which runs
+        with whatever time there is, so that a type slower than the function's timeout still runs.
+        """
+        available = self.remaining_seconds() - self.reserve_seconds
+        if available < MIN_SLOT_SECONDS:
+            return None
+        if timeout_seconds <= available:
+            granted = timeout_seconds
+        elif self.started == 0:
+            granted = available
+        else:
+            return None
+        self.started += 1
+        return granted
+
+
+CallWithTimeLimit = Callable[[Callable[[], Any], float], Any]
+
+
+class JobRunner:
+    """Runs delivered jobs. Each decision about a message is made here, in one place."""
+
+    def __init__(
+        self,
+        *,
+        repository: JobRepository,
+        queue: JobQueue,
+        registry: JobRegistry,
+        clock: Clock,
+        events: JobEvents,
+        retry_policy: RetryPolicy,
+        max_receive_count: int,
+        call_with_time_limit: CallWithTimeLimit,
+        lease_grace_seconds: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._repo = repository
+        self._queue = queue
+        self._registry = registry
+        self._clock = clock
+        self._events = events
+        self._retry_policy = retry_policy
+        self._max_receive_count = max_receive_count
+        self._call_with_time_limit = call_with_time_limit
+        self._lease_grace = lease_grace_seconds
+        self._rng = rng or random.Random()
+
+    def handle(self, delivery: Delivery, budget: TimeBudget) -> Decision:
+        """Claim the delivered job and run it, or decide what becomes of a message it cannot run."""
+        message = delivery.message
+        with self._events.job_scope(message.job_id, message.type):
+            job_type = self._registry.find(message.type)
+            timeout = budget.slot(job_type.timeout_seconds if job_type else MIN_SLOT_SECONDS)
+            if timeout is None:
+                self._events.released(message.job_id, 0, "no time left in this invocation")
+                return Release(0, "not started: no time left in this invocation")
+            now = self._clock.now()
+            try:
+                job = self._repo.claim(
+                    message.job_id,
+                    now=now,
+                    lease_id=uuid.uuid4().hex,
+                    lease_expires_at=now + timedelta(seconds=timeout + self._lease_grace),
+                )
+            except ConditionFailedError as rejected:
+                return self._not_claimed(delivery, rejected.current, now)
+            return self._run(job, self._registry.find(job.type), delivery, timeout)
+
+    def _not_claimed(self, delivery: Delivery, current: Job | None, now: datetime) -> Decision:
+        if current is None:
+            self._events.skipped(delivery.message.job_id, "no such job")
+            return Ack("no such job")
+        if current.status.terminal:
+            self._events.skipped(current.job_id, f"duplicate delivery: job already {current.status.value}")
+            return Ack(f"already {current.status.value}")
+        if current.status is JobStatus.QUEUED and current.available_at > now:
+            wait = _seconds_until(current.available_at, now)
+            return self._release_or_requeue(delivery, wait, "not due yet")
+        lease_held = current.lease_expires_at is not None and current.lease_expires_at >= now
+        if current.status is JobStatus.RUNNING and lease_held:
+            assert current.lease_expires_at is not None
+            wait = _seconds_until(current.lease_expires_at, now) + 1
+            if delivery.receive_count >= self._max_receive_count:
+                self._events.skipped(current.job_id, "duplicate delivery: running elsewhere")
+                return Ack("running elsewhere")
+            return self._release_or_requeue(delivery, wait, "running elsewhere")
+        # Not claimable although due: no attempt is left. For a running job, the last attempt was
+        # lost mid-run (the worker crashed or timed out before its lease expired).
+        if current.status is JobStatus.RUNNING:
+            error = JobError(
+                type="WorkerLostError",
+                message=f"attempt {current.attempts} of {current.max_attempts} did not finish "
+                "(the worker crashed or timed out)",
+                retryable=False,
+            )
+            expect = self._holding(current)
+        else:
+            error = JobError(
+                type="AttemptsExhaustedError",
+                message=f"no attempts left ({current.attempts} of {current.max_attempts} used)",
+                retryable=False,
+            )
+            expect = Expect.status(JobStatus.QUEUED, attempts=current.attempts)
+        failed = self._finish_failed(current, error, now, duration_ms=None, expect=expect)
+        if failed is None:
+            return Ack("lost a race to fail the job")
+        return self._dead_letter(failed, delivery)
+
+    def _run(self, job: Job, job_type: JobType[Any] | None, delivery: Delivery, timeout: float) -> Decision:
+        self._events.started(job)
+        started = time.monotonic()
+        outcome: Any = None
+        error: JobError | None = None
+        if job_type is None:
+            error = JobError(
+                type="UnknownJobTypeError",
+                message=f"unknown job type {job.type!r}; known types: {', '.join(self._registry.names)}",
+                retryable=False,
+            )
+        else:
+            outcome, error = self._execute(job, job_type, timeout, started)
+        duration_ms = (time.monotonic() - started) * 1000
+        now = self._clock.now()
+        if error is None:
+            try:
+                return self._succeed(job, outcome, now, duration_ms)
+            except RecordTooLargeError:
+                error = JobError(
+                    type="ResultTooLargeError", message="the result is too large to store", retryable=False
+                )
+        return self._fail_attempt(job, job_type, delivery, error, now, duration_ms)
+
+    def _execute(self, job: Job, job_type: JobType[Any], timeout: float, started: float) -> tuple[Any, JobError | None]:
+        try:
+            payload = job_type.parse(job.payload)
+        except InvalidPayloadError as exc:
+            return None, JobError(type="InvalidPayloadError", message=_describe(exc), retryable=False)
+        ctx = JobContext(
+            job_id=job.job_id,
+            job_type=job.type,
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            deadline=started + timeout,
+        )
+        try:
+            raw = self._call_with_time_limit(lambda: job_type.handler(payload, ctx), timeout)
+        except NonRetryableError as exc:
+            return None, JobError(type=type(exc).__name__, message=_describe(exc), retryable=False)
+        except JobTimeoutError as exc:
+            return None, JobError(type="JobTimeoutError", message=str(exc), retryable=True)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is an attempt's failure
+            _log.debug("job handler raised", exc_info=True)
+            return None, JobError(type=type(exc).__name__, message=_describe(exc), retryable=True)
+        try:
+            return _jsonable(raw), None
+        except (TypeError, ValueError) as exc:
+            return None, JobError(
+                type="ResultNotSerializableError", message=f"result is not JSON: {exc}", retryable=False
+            )
+
+    def _succeed(self, job: Job, result: Any, now: datetime, duration_ms: float) -> Decision:
+        change = JobChange(
+            status=JobStatus.SUCCEEDED, at=now, result=result, error=None, finished_at=now, release_lease=True
+        )
+        try:
+            done = self._repo.update(job.job_id, change, expect=self._holding(job))
+        except ConditionFailedError as rejected:
+            return self._lost_lease(job, rejected.current)
+        self._events.succeeded(done, duration_ms)
+        return Ack("succeeded")
+
+    def _fail_attempt(
+        self,
+        job: Job,
+        job_type: JobType[Any] | None,
+        delivery: Delivery,
+        error: JobError,
+        now: datetime,
+        duration_ms: float,
+    ) -> Decision:
+        if not (error.retryable and job.attempts < job.max_attempts):
+            failed = self._finish_failed(job, error, now, duration_ms)
+            if failed is None:
+                return Ack("lost the lease before failing the job")
+            return self._dead_letter(failed, delivery)
+        policy = job_type.retry if job_type and job_type.retry else self._retry_policy
+        delay = policy.delay_seconds(job.attempts, self._rng)
+        change = JobChange(
+            status=JobStatus.QUEUED,
+            at=now,
+            error=error,
+            append_history=_history_entry(job, error, now),
+            available_at=now + timedelta(seconds=delay),
+            release_lease=True,
+        )
+        try:
+            queued = self._repo.update(job.job_id, change, expect=self._holding(job))
+        except ConditionFailedError as rejected:
+            return self._lost_lease(job, rejected.current)
+        self._events.retry_scheduled(queued, delay, duration_ms)
+        return self._release_or_requeue(delivery, delay, "retry scheduled")
+
+    def _finish_failed(
+        self,
+        job: Job,
+        error: JobError,
+        now: datetime,
+        duration_ms: float | None,
+        expect: Expect | None = None,
+    ) -> Job | None:
+        change = JobChange(
+            status=JobStatus.FAILED,
+            at=now,
+            error=error,
+            append_history=_history_entry(job, error, now),
+            finished_at=now,
+            release_lease=True,
+        )
+        try:
+            failed = self._repo.update(job.job_id, change, expect=expect or self._holding(job))
+        except ConditionFailedError as rejected:
+            self._lost_lease(job, rejected.current)
+            return None
+        self._events.failed(failed, duration_ms)
+        return failed
+
+    def _dead_letter(self, job: Job, delivery: Delivery) -> Decision:
+        """A failed job's message goes to the DLQ: by redrive if this was its last receive, else sent."""
+        if delivery.receive_count >= self._max_receive_count:
+            self._events.dead_lettered(job, "redrive")
+            return Release(0, "failed: the queue's redrive moves the message to the dead-letter queue")
+        try:
+            self._queue.send_to_dead_letter(delivery.message)
+        except DependencyUnavailableError:
+            _log.exception("could not send failed job %s to the dead-letter queue", job.job_id)
+            return Ack("failed; the dead-letter queue was unavailable")
+        self._events.dead_lettered(job, "sent")
+        return Ack("failed and sent to the dead-letter queue")
+
+    def _release_or_requeue(self, delivery: Delivery, delay: int, reason: str) -> Decision:
+        """Return the message, unless one more receive would dead-letter it: then enqueue a fresh copy."""
+        if delivery.receive_count < self._max_receive_count:
+            self._events.released(delivery.message.job_id, delay, reason)
+            return Release(delay, reason)
+        try:
+            self._queue.send(delivery.message, delay_seconds=min(delay, MAX_SQS_DELAY_SECONDS))
+        except DependencyUnavailableError:
+            _log.exception("could not re-enqueue job %s; its message may reach the DLQ", delivery.message.job_id)
+            return Release(delay, reason)
+        self._events.released(delivery.message.job_id, delay, f"{reason} (fresh message)")
+        return Ack(f"{reason}: re-enqueued as a fresh message")
+
+    def _lost_lease(self, job: Job, current: Job | None) -> Decision:
+        status = current.status.value if current else "absent"
+        self._events.skipped(job.job_id, f"lease lost (job is {status}); this attempt's outcome is dropped")
+        return Ack("lease lost")
+
+    @staticmethod
+    def _holding(job: Job) -> Expect:
+        return Expect.status(JobStatus.RUNNING, lease_id=job.lease_id)
+
+
+def _history_entry(job: Job, error: JobError, now: datetime) -> AttemptFailure:
+    return AttemptFailure(
+        type=error.type, message=error.message, retryable=error.retryable, attempt=job.attempts, at=now
+    )
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or repr(exc)
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    json.dumps(value, allow_nan=False)
+    return value

@@ -1,0 +1,155 @@
+"""Submit, read, list, cancel and retry jobs: the API side of the state machine."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+from jobq.domain.errors import DependencyUnavailableError, InvalidTransitionError, JobNotFoundError
+from jobq.domain.models import (
+    JOB_ID_PATTERN,
+    Job,
+    JobMessage,
+    JobPage,
+    JobStatus,
+    ListQuery,
+    SubmitJobRequest,
+    new_job_id,
+)
+from jobq.domain.ports import (
+    Clock,
+    ConditionFailedError,
+    Expect,
+    JobChange,
+    JobEvents,
+    JobQueue,
+    JobRepository,
+)
+from jobq.registry import JobRegistry
+
+_log = logging.getLogger(__name__)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+
+class JobService:
+    """Use cases behind the HTTP API. Every state change is a conditional write."""
+
+    def __init__(
+        self,
+        *,
+        repository: JobRepository,
+        queue: JobQueue,
+        registry: JobRegistry,
+        clock: Clock,
+        events: JobEvents,
+        max_attempts: int,
+        list_shards: int,
+    ) -> None:
+        self._repo = repository
+        self._queue = queue
+        self._registry = registry
+        self._clock = clock
+        self._events = events
+        self._max_attempts = max_attempts
+        self._list_shards = list_shards
+
+    def submit(self, request: SubmitJobRequest) -> Job:
+        """Validate, store as ``queued``, enqueue. If enqueueing fails, undo the store and raise 503."""
+        job_type = self._registry.get(request.type)
+        job_type.parse(request.payload)
+        now = self._clock.now()
+        job = Job(
+            job_id=new_job_id(now),
+            type=job_type.name,
+            status=JobStatus.QUEUED,
+            payload=request.payload,
+            max_attempts=min(job_type.max_attempts or self._max_attempts, self._max_attempts),
+            created_at=now,
+            updated_at=now,
+            available_at=now + timedelta(seconds=request.delay_seconds),
+        )
+        self._repo.insert(job)
+        try:
+            self._queue.send(JobMessage(job_id=job.job_id, type=job.type), delay_seconds=request.delay_seconds)
+        except DependencyUnavailableError:
+            self._undo_submit(job)
+            raise
+        self._events.submitted(job)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        """The job, or JobNotFoundError (also for ids that cannot exist)."""
+        job = self._repo.get(self._checked_id(job_id))
+        if job is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return job
+
+    def list(self, query: ListQuery) -> JobPage:
+        """Jobs newest first, optionally filtered by status and type."""
+        return self._repo.list_jobs(query, shards=self._list_shards)
+
+    def cancel(self, job_id: str) -> Job:
+        """``queued`` -> ``cancelled``; anything else is a conflict."""
+        self._checked_id(job_id)
+        now = self._clock.now()
+        change = JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now)
+        try:
+            job = self._repo.update(job_id, change, expect=Expect.status(JobStatus.QUEUED))
+        except ConditionFailedError as rejected:
+            raise self._conflict(job_id, rejected.current, "cancel", "queued") from None
+        self._events.cancelled(job)
+        return job
+
+    def retry(self, job_id: str) -> Job:
+        """``failed``/``cancelled`` -> ``queued`` with a fresh set of attempts; history is kept."""
+        before = self.get(job_id)
+        now = self._clock.now()
+        change = JobChange(status=JobStatus.QUEUED, at=now, attempts=0, finished_at=None, result=None, available_at=now)
+        try:
+            job = self._repo.update(job_id, change, expect=Expect.status(JobStatus.FAILED, JobStatus.CANCELLED))
+        except ConditionFailedError as rejected:
+            raise self._conflict(job_id, rejected.current, "retry", "failed or cancelled") from None
+        try:
+            self._queue.send(JobMessage(job_id=job.job_id, type=job.type))
+        except DependencyUnavailableError:
+            self._undo_retry(before, job)
+            raise
+        self._events.requeued(job, "retry requested")
+        return job
+
+    @staticmethod
+    def _checked_id(job_id: str) -> str:
+        if not _JOB_ID.match(job_id):
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return job_id
+
+    def _undo_submit(self, job: Job) -> None:
+        try:
+            self._repo.delete(job.job_id, expect=Expect.status(JobStatus.QUEUED, attempts=0))
+        except ConditionFailedError:
+            _log.warning("job %s left as is: a worker already picked it up", job.job_id)
+        except DependencyUnavailableError:
+            _log.exception("job %s is queued without a message; the sweeper will re-enqueue it", job.job_id)
+
+    def _undo_retry(self, before: Job, after: Job) -> None:
+        change = JobChange(
+            status=before.status,
+            at=self._clock.now(),
+            attempts=before.attempts,
+            finished_at=before.finished_at,
+            result=before.result,
+        )
+        try:
+            self._repo.update(after.job_id, change, expect=Expect.status(JobStatus.QUEUED, attempts=0))
+        except (ConditionFailedError, DependencyUnavailableError):
+            _log.exception("could not undo retry of job %s after the enqueue failed", after.job_id)
+
+    @staticmethod
+    def _conflict(job_id: str, current: Job | None, action: str, allowed: str) -> Exception:
+        if current is None:
+            return JobNotFoundError(f"no job with id {job_id!r}")
+        return InvalidTransitionError(
+            f"cannot {action} job {job_id}: it is {current.status.value}, not {allowed}",
+            current_status=current.status.value,
+        )

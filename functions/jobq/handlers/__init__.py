@@ -1,0 +1,1 @@
+"""Lambda entry points: decorators, parsing, one domain call, error mapping."""

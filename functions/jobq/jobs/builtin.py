@@ -1,0 +1,59 @@
+"""Built-in job types, kept for demos and tests: echo, sleep, fail."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobq.domain.errors import NonRetryableError
+from jobq.registry import JobContext
+
+
+class EchoPayload(BaseModel):
+    """Any JSON object."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def echo(payload: EchoPayload, ctx: JobContext) -> dict[str, Any]:
+    """Result = payload."""
+    return payload.model_dump()
+
+
+class SleepPayload(BaseModel):
+    """How long to sleep."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(ge=0, le=60, allow_inf_nan=False)
+
+
+def sleep(payload: SleepPayload, ctx: JobContext) -> dict[str, Any]:
+    """Sleep, then report how long."""
+    time.sleep(payload.seconds)
+    return {"slept": payload.seconds}
+
+
+class FailPayload(BaseModel):
+    """Fail the first ``times`` attempts (always, when -1), then succeed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    times: int = Field(default=-1, ge=-1)
+    retryable: bool = True
+    message: str = Field(default="failed on purpose", max_length=1000)
+
+
+class RequestedFailureError(Exception):
+    """The failure a ``fail`` job was asked for."""
+
+
+def fail(payload: FailPayload, ctx: JobContext) -> dict[str, Any]:
+    """Raise until the attempt number passes ``times``; result ``{"attempts": n}``."""
+    if payload.times == -1 or ctx.attempt <= payload.times:
+        if payload.retryable:
+            raise RequestedFailureError(payload.message)
+        raise NonRetryableError(payload.message)
+    return {"attempts": ctx.attempt}
