@@ -1,0 +1,61 @@
+"""JobQueue on SQS, plus the receipt-level operations the worker handler needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from jobq.adapters.aws import unavailable_on_failure
+from jobq.domain.models import JobMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
+
+MAX_VISIBILITY_SECONDS = 43200
+_BATCH = 10
+
+
+@dataclass(frozen=True)
+class VisibilityChange:
+    """Make a received message visible again after ``seconds``."""
+
+    receipt_handle: str
+    seconds: int
+
+
+class SqsJobQueue:
+    """The jobs queue and its dead-letter queue."""
+
+    def __init__(self, client: SQSClient, queue_url: str, dead_letter_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._dead_letter_url = dead_letter_url
+
+    def send(self, message: JobMessage, *, delay_seconds: int = 0) -> None:
+        with unavailable_on_failure("SQS", "SendMessage"):
+            self._client.send_message(
+                QueueUrl=self._queue_url, MessageBody=message.model_dump_json(), DelaySeconds=delay_seconds
+            )
+
+    def send_to_dead_letter(self, message: JobMessage) -> None:
+        with unavailable_on_failure("SQS", "SendMessage"):
+            self._client.send_message(QueueUrl=self._dead_letter_url, MessageBody=message.model_dump_json())
+
+    def change_visibility(self, changes: Sequence[VisibilityChange]) -> int:
+        """Apply visibility changes in batches of ten; returns how many SQS refused."""
+        refused = 0
+        for start in range(0, len(changes), _BATCH):
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+                {
+                    "Id": str(index),
+                    "ReceiptHandle": change.receipt_handle,
+                    "VisibilityTimeout": max(0, min(change.seconds, MAX_VISIBILITY_SECONDS)),
+                }
+                for index, change in enumerate(changes[start : start + _BATCH])
+            ]
+            with unavailable_on_failure("SQS", "ChangeMessageVisibilityBatch"):
+                response = self._client.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+            refused += len(response.get("Failed", []))
+        return refused
