@@ -1,0 +1,85 @@
+"""Worker function: SQS batch -> Powertools BatchProcessor -> JobRunner, with partial batch responses."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from jobq.adapters.sqs import VisibilityChange
+from jobq.domain.errors import DependencyUnavailableError
+from jobq.domain.models import Delivery, JobMessage
+from jobq.domain.runner import Release, TimeBudget
+from jobq.observability import get_logger, get_metrics, traced
+from jobq.wiring import get_job_runner, get_queue
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+class RecordReleasedError(Exception):
+    """Reported to the batch processor so the record counts as a batch item failure."""
+
+
+def parse_delivery(record: SQSRecord) -> Delivery:
+    """The job message and receive count of an SQS record; ValidationError for a garbage body."""
+    return Delivery(
+        message=JobMessage.model_validate_json(record.body or ""),
+        receive_count=int(record.attributes.approximate_receive_count or 1),
+    )
+
+
+@cache
+def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    runner = get_job_runner()
+    queue = get_queue()
+    logger = get_logger()
+    metrics = get_metrics()
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    @traced
+    @logger.inject_lambda_context
+    @metrics.log_metrics
+    def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        budget = TimeBudget(lambda: context.get_remaining_time_in_millis() / 1000)
+        releases: list[VisibilityChange] = []
+
+        def record_handler(record: SQSRecord) -> str:
+            try:
+                delivery = parse_delivery(record)
+            except (ValidationError, ValueError):
+                # Poison message: no job to fail. Returned at once, so the redrive policy moves it
+                # to the dead-letter queue after maxReceiveCount receives, where it can be inspected.
+                logger.error("invalid message body", extra={"message_id": record.message_id})
+                releases.append(VisibilityChange(record.receipt_handle, 0))
+                raise RecordReleasedError("invalid message body") from None
+            decision = runner.handle(delivery, budget)
+            if isinstance(decision, Release):
+                releases.append(VisibilityChange(record.receipt_handle, decision.delay_seconds))
+                raise RecordReleasedError(decision.reason)
+            return decision.reason
+
+        with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
+            processor.process()
+        if releases:
+            try:
+                refused = queue.change_visibility(releases)
+            except DependencyUnavailableError:
+                logger.exception("could not set the visibility of returned messages")
+            else:
+                if refused:
+                    logger.warning("SQS refused visibility changes", extra={"refused": refused})
+        return dict(processor.response())
+
+    return handle
+
+
+def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point of the worker function."""
+    return _entrypoint()(event, context)

@@ -1,0 +1,68 @@
+"""Configuration from the environment that template.yaml sets: read once, validated, loud when missing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobq.domain.errors import ConfigurationError
+from jobq.registry import RetryPolicy
+
+
+class Settings(BaseModel):
+    """What every function needs. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    jobs_table_name: str = Field(alias="JOBS_TABLE_NAME", min_length=1)
+    jobs_queue_url: str = Field(alias="JOBS_QUEUE_URL", min_length=1)
+    jobs_dlq_url: str = Field(alias="JOBS_DLQ_URL", min_length=1)
+    max_attempts: int = Field(alias="JOBQ_MAX_ATTEMPTS", ge=1, le=1000)
+    job_ttl_days: int = Field(alias="JOBQ_JOB_TTL_DAYS", ge=1)
+    retry_base_seconds: float = Field(alias="JOBQ_RETRY_BASE_SECONDS", ge=0)
+    retry_max_seconds: float = Field(alias="JOBQ_RETRY_MAX_SECONDS", ge=0)
+    list_shards: int = Field(alias="JOBQ_LIST_SHARDS", ge=1, le=100)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The default retry policy of job types that do not set their own."""
+        return RetryPolicy(base_seconds=self.retry_base_seconds, max_seconds=self.retry_max_seconds)
+
+
+class ApiSettings(Settings):
+    """What the API function needs on top."""
+
+    max_body_bytes: int = Field(alias="JOBQ_MAX_BODY_BYTES", ge=1)
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load(model: type[S], environ: Mapping[str, str]) -> S:
+    """``model`` from ``environ``; a ConfigurationError names every missing or invalid variable."""
+    try:
+        return model.model_validate(dict(environ))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            variable = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{variable} ({'missing' if error['type'] == 'missing' else error['msg']})")
+        raise ConfigurationError(
+            "jobq is misconfigured: " + "; ".join(problems) + ". These variables come from template.yaml."
+        ) from None
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read on first use."""
+    return load(Settings, os.environ)
+
+
+@cache
+def get_api_settings() -> ApiSettings:
+    """The API function's settings, read on first use."""
+    return load(ApiSettings, os.environ)

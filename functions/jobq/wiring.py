@@ -1,0 +1,97 @@
+"""Cached factories that assemble the domain with its adapters, on first use (never at import)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+
+from jobq import observability, settings
+from jobq.adapters import aws
+from jobq.adapters.aws import dynamodb_client, sqs_client
+from jobq.adapters.dynamodb import DynamoDBJobRepository
+from jobq.adapters.sqs import SqsJobQueue
+from jobq.domain.runner import JobRunner
+from jobq.domain.service import JobService
+from jobq.jobs import build_registry
+from jobq.observability import get_job_events
+from jobq.registry import JobRegistry
+from jobq.settings import Settings, get_api_settings, get_settings
+from jobq.timeouts import call_with_time_limit
+
+
+class SystemClock:
+    """Wall-clock UTC time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@cache
+def get_registry() -> JobRegistry:
+    """The deployment's job types."""
+    return build_registry()
+
+
+def _repository(settings: Settings) -> DynamoDBJobRepository:
+    return DynamoDBJobRepository(
+        dynamodb_client(),
+        settings.jobs_table_name,
+        ttl_days=settings.job_ttl_days,
+        shards=settings.list_shards,
+    )
+
+
+@cache
+def get_queue() -> SqsJobQueue:
+    """The jobs queue and its DLQ."""
+    settings = get_settings()
+    return SqsJobQueue(sqs_client(), settings.jobs_queue_url, settings.jobs_dlq_url)
+
+
+@cache
+def get_job_service() -> JobService:
+    """The API's use cases."""
+    settings = get_api_settings()
+    return JobService(
+        repository=_repository(settings),
+        queue=get_queue(),
+        registry=get_registry(),
+        clock=SystemClock(),
+        events=get_job_events(),
+        max_attempts=settings.max_attempts,
+        list_shards=settings.list_shards,
+    )
+
+
+@cache
+def get_job_runner() -> JobRunner:
+    """The worker's job runner."""
+    settings = get_settings()
+    return JobRunner(
+        repository=_repository(settings),
+        queue=get_queue(),
+        registry=get_registry(),
+        clock=SystemClock(),
+        events=get_job_events(),
+        retry_policy=settings.retry_policy,
+        max_receive_count=settings.max_attempts,
+        call_with_time_limit=call_with_time_limit,
+    )
+
+
+def clear_caches() -> None:
+    """Forget every cached setting, client and service (tests switch environments with this)."""
+    for factory in (
+        get_registry,
+        get_queue,
+        get_job_service,
+        get_job_runner,
+        settings.get_settings,
+        settings.get_api_settings,
+        aws.dynamodb_client,
+        aws.sqs_client,
+        observability.get_logger,
+        observability.get_metrics,
+        observability.get_job_events,
+    ):
+        factory.cache_clear()
