@@ -1,0 +1,1 @@
+"""jobq on one machine: template model, provisioning, local runtime."""
