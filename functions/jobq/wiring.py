@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from functools import cache
 
@@ -95,3 +96,7 @@ def clear_caches() -> None:
         observability.get_job_events,
     ):
         factory.cache_clear()
+    for name in ("jobq.handlers.api", "jobq.handlers.worker"):
+        handler_module = sys.modules.get(name)
+        if handler_module is not None:
+            handler_module._entrypoint.cache_clear()

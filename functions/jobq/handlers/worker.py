@@ -41,12 +41,13 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
     queue = get_queue()
     logger = get_logger()
     metrics = get_metrics()
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     @traced
     @logger.inject_lambda_context
     @metrics.log_metrics
     def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # One processor per invocation: its state is per batch (and Lambda runs one invocation at a time).
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         budget = TimeBudget(lambda: context.get_remaining_time_in_millis() / 1000)
         releases: list[VisibilityChange] = []
 

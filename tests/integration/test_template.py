@@ -1,0 +1,106 @@
+"""template.yaml holds the settings; provisioning and the code agree with it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobq.adapters import dynamodb
+from jobq_local.provision import queue_attributes, table_request
+from jobq_local.template import Template
+from tests.support.stack import Stack
+
+
+def _worker_sqs_event(template: Template) -> dict[str, Any]:
+    (event,) = [e for e in template.function("WorkerFunction").events if e.type == "SQS"]
+    return dict(template.resolve(event.properties | {"Queue": "x"}))
+
+
+def test_queue_visibility_is_at_least_six_times_the_worker_timeout_plus_window() -> None:
+    template = Template()
+    worker = template.function("WorkerFunction")
+    window = int(_worker_sqs_event(template).get("MaximumBatchingWindowInSeconds", 0))
+    visibility = int(template.resource("JobsQueue")["Properties"]["VisibilityTimeout"])
+    assert visibility >= 6 * worker.timeout + window
+
+
+def test_worker_event_source_reports_batch_item_failures_with_parameters() -> None:
+    template = Template(parameters={"WorkerBatchSize": "7", "WorkerMaxConcurrency": "3"})
+    event = _worker_sqs_event(template)
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["BatchSize"] == "7"
+    assert event["ScalingConfig"] == {"MaximumConcurrency": "3"}
+
+
+def test_redrive_max_receive_count_is_the_max_attempts_parameter(make_stack: Any) -> None:
+    stack: Stack = make_stack(MaxAttempts="4")
+    attributes = stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] == 4
+    dlq_arn = stack.sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+    assert redrive["deadLetterTargetArn"] == dlq_arn["QueueArn"]
+    assert stack.environment["JOBQ_MAX_ATTEMPTS"] == "4"
+    declared = Template().resource("JobsQueue")["Properties"]
+    assert attributes["VisibilityTimeout"] == str(declared["VisibilityTimeout"])
+    assert attributes["MessageRetentionPeriod"] == str(declared["MessageRetentionPeriod"])
+
+
+def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack) -> None:
+    description = aws_stack.dynamodb.describe_table(TableName=aws_stack.table_name)["Table"]
+    declared = aws_stack.template.properties("JobsTable")
+    assert description["KeySchema"] == declared["KeySchema"]
+    (index,) = description["GlobalSecondaryIndexes"]
+    (declared_index,) = declared["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == declared_index["IndexName"] == dynamodb.LIST_INDEX
+    assert index["KeySchema"] == declared_index["KeySchema"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == [
+        dynamodb.LIST_SHARD_ATTRIBUTE,
+        dynamodb.LIST_SORT_ATTRIBUTE,
+    ]
+    ttl = aws_stack.dynamodb.describe_time_to_live(TableName=aws_stack.table_name)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == declared["TimeToLiveSpecification"]["AttributeName"] == dynamodb.TTL_ATTRIBUTE
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
+    assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert declared["KeySchema"][0]["AttributeName"] == dynamodb.KEY_ATTRIBUTE
+
+
+def test_table_request_and_queue_attributes_come_from_the_template_properties() -> None:
+    template = Template()
+    template.physical["JobsDeadLetterQueue"] = _fake_queue("dlq")
+    request = table_request(template, "JobsTable")
+    assert request["GlobalSecondaryIndexes"] == template.properties("JobsTable")["GlobalSecondaryIndexes"]
+    attributes = queue_attributes(template.properties("JobsQueue"))
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq",
+        "maxReceiveCount": "5",
+    }
+    assert attributes["SqsManagedSseEnabled"] == "true"
+
+
+def test_list_shards_setting_matches_the_code_and_runtime_is_recent() -> None:
+    template = Template()
+    globals_ = template.document["Globals"]["Function"]
+    assert globals_["Runtime"] in {"python3.12", "python3.13"}
+    assert int(globals_["Environment"]["Variables"]["JOBQ_LIST_SHARDS"]) <= 100
+
+
+def test_iam_statements_are_scoped_to_the_stack_resources() -> None:
+    template = Template()
+    for function in template.functions():
+        for policy in function.properties.get("Policies", []):
+            for statement in policy["Statement"]:
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
+                assert "*" not in resources, statement
+                assert all(not str(action).endswith("*") for action in _listify(statement["Action"]))
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _fake_queue(name: str) -> Any:
+    from jobq_local.template import PhysicalResource
+
+    arn = f"arn:aws:sqs:us-east-1:123456789012:{name}"
+    return PhysicalResource(ref=f"https://sqs/{name}", attributes={"Arn": arn, "QueueName": name, "QueueUrl": name})

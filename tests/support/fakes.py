@@ -1,0 +1,219 @@
+"""In-memory implementations of the domain's ports, with the same conditional-write semantics."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
+from jobq.domain.models import Job, JobMessage, JobPage, JobStatus, ListQuery
+from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class InMemoryJobRepository:
+    """JobRepository in a dict; every write checks its condition under a lock, like DynamoDB."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.unavailable = False
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def _check_available(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailableError("DynamoDB is down (fake)")
+
+    def insert(self, job: Job) -> None:
+        self._check_available()
+        with self._lock:
+            if job.job_id in self.jobs:
+                raise ConditionFailedError(self.jobs[job.job_id])
+            self.jobs[job.job_id] = job
+            self.writes += 1
+
+    def get(self, job_id: str) -> Job | None:
+        self._check_available()
+        return self.jobs.get(job_id)
+
+    def claim(self, job_id: str, *, now: datetime, lease_id: str, lease_expires_at: datetime) -> Job:
+        self._check_available()
+        with self._lock:
+            job = self.jobs.get(job_id)
+            claimable = (
+                job is not None
+                and job.attempts < job.max_attempts
+                and (
+                    (job.status is JobStatus.QUEUED and job.available_at <= now)
+                    or (
+                        job.status is JobStatus.RUNNING
+                        and job.lease_expires_at is not None
+                        and job.lease_expires_at < now
+                    )
+                )
+            )
+            if job is None or not claimable:
+                raise ConditionFailedError(job)
+            claimed = job.model_copy(
+                update={
+                    "status": JobStatus.RUNNING,
+                    "attempts": job.attempts + 1,
+                    "lease_id": lease_id,
+                    "lease_expires_at": lease_expires_at,
+                    "started_at": now,
+                    "updated_at": now,
+                }
+            )
+            self.jobs[job_id] = claimed
+            self.writes += 1
+            return claimed
+
+    def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
+        self._check_available()
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None or not _holds(job, expect):
+                raise ConditionFailedError(job)
+            fields: dict[str, Any] = {"status": change.status, "updated_at": change.at}
+            for name in ("result", "error", "finished_at", "available_at", "attempts"):
+                value = getattr(change, name)
+                if value is not UNSET:
+                    fields[name] = value
+            if change.append_history is not None:
+                fields["history"] = (*job.history, change.append_history)
+            if change.release_lease:
+                fields["lease_id"] = None
+                fields["lease_expires_at"] = None
+            updated = job.model_copy(update=fields)
+            self.jobs[job_id] = updated
+            self.writes += 1
+            return updated
+
+    def delete(self, job_id: str, *, expect: Expect) -> None:
+        self._check_available()
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None or not _holds(job, expect):
+                raise ConditionFailedError(job)
+            del self.jobs[job_id]
+
+    def list_jobs(self, query: ListQuery, *, shards: int) -> JobPage:
+        self._check_available()
+        after = None
+        if query.cursor is not None:
+            try:
+                after = base64.urlsafe_b64decode(query.cursor.encode()).decode()
+            except ValueError:
+                raise InvalidCursorError("cursor is not one this API issued") from None
+        matching = [
+            job
+            for job in sorted(self.jobs.values(), key=lambda j: j.job_id, reverse=True)
+            if (query.status is None or job.status is query.status)
+            and (query.type is None or job.type == query.type)
+            and (after is None or job.job_id < after)
+        ]
+        page = matching[: query.limit]
+        more = len(matching) > query.limit
+        cursor = base64.urlsafe_b64encode(page[-1].job_id.encode()).decode() if more and page else None
+        return JobPage(items=tuple(page), next_cursor=cursor)
+
+
+def _holds(job: Job, expect: Expect) -> bool:
+    if job.status not in expect.statuses:
+        return False
+    if expect.lease_id is not None and job.lease_id != expect.lease_id:
+        return False
+    return expect.attempts is None or job.attempts == expect.attempts
+
+
+@dataclass
+class FakeQueue:
+    """JobQueue that records what was sent."""
+
+    sent: list[tuple[JobMessage, int]] = field(default_factory=list)
+    dead_letters: list[JobMessage] = field(default_factory=list)
+    unavailable: bool = False
+
+    def send(self, message: JobMessage, *, delay_seconds: int = 0) -> None:
+        if self.unavailable:
+            raise DependencyUnavailableError("SQS is down (fake)")
+        self.sent.append((message, delay_seconds))
+
+    def send_to_dead_letter(self, message: JobMessage) -> None:
+        if self.unavailable:
+            raise DependencyUnavailableError("SQS is down (fake)")
+        self.dead_letters.append(message)
+
+
+class RecordingEvents:
+    """JobEvents that keeps ``(event, job_id, details)`` tuples and the scope each was raised in."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.scope: tuple[str, str] | None = None
+
+    @contextmanager
+    def job_scope(self, job_id: str, job_type: str) -> Iterator[None]:
+        previous, self.scope = self.scope, (job_id, job_type)
+        try:
+            yield
+        finally:
+            self.scope = previous
+
+    def names(self, job_id: str | None = None) -> list[str]:
+        return [name for name, jid, _ in self.events if job_id is None or jid == job_id]
+
+    def _add(self, name: str, job_id: str, **details: Any) -> None:
+        self.events.append((name, job_id, details | {"scope": self.scope}))
+
+    def submitted(self, job: Job) -> None:
+        self._add("submitted", job.job_id)
+
+    def started(self, job: Job) -> None:
+        self._add("started", job.job_id, attempt=job.attempts)
+
+    def succeeded(self, job: Job, duration_ms: float) -> None:
+        self._add("succeeded", job.job_id)
+
+    def retry_scheduled(self, job: Job, delay_seconds: float, duration_ms: float) -> None:
+        self._add("retry_scheduled", job.job_id, delay=delay_seconds)
+
+    def failed(self, job: Job, duration_ms: float | None) -> None:
+        self._add("failed", job.job_id)
+
+    def dead_lettered(self, job: Job, route: str) -> None:
+        self._add("dead_lettered", job.job_id, route=route)
+
+    def skipped(self, job_id: str, reason: str) -> None:
+        self._add("skipped", job_id, reason=reason)
+
+    def released(self, job_id: str, delay_seconds: float, reason: str) -> None:
+        self._add("released", job_id, delay=delay_seconds, reason=reason)
+
+    def cancelled(self, job: Job) -> None:
+        self._add("cancelled", job.job_id)
+
+    def requeued(self, job: Job, reason: str) -> None:
+        self._add("requeued", job.job_id, reason=reason)
+
+
+def run_inline(func: Any, seconds: float) -> Any:
+    """A call_with_time_limit that just calls (unit tests that do not test timeouts)."""
+    return func()
