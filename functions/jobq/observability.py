@@ -57,8 +57,12 @@ class PowertoolsJobEvents:
 
     @contextmanager
     def job_scope(self, job_id: str, job_type: str) -> Iterator[None]:
-        with self._logger.append_context_keys(job_id=job_id, job_type=job_type):
+        # Thread-local keys: correct even when several invocations share a process (the local runtime).
+        self._logger.thread_safe_append_keys(job_id=job_id, job_type=job_type)
+        try:
             yield
+        finally:
+            self._logger.thread_safe_remove_keys(["job_id", "job_type"])
 
     def _count(self, name: str, value: float = 1) -> None:
         from aws_lambda_powertools.metrics import MetricUnit

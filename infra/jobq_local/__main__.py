@@ -1,0 +1,101 @@
+"""``jobq-local`` (``make run``): the whole of template.yaml on this machine, no Docker, no AWS account.
+
+Without ``AWS_ENDPOINT_URL`` it embeds moto (in-process, plus a moto server on 127.0.0.1 that shares its
+state, for the AWS CLI, awslocal or boto3); with it, it provisions and runs against that endpoint
+(``AWS_ENDPOINT_URL=http://localhost:4566`` for LocalStack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_API_PORT = 3000  # what `sam local start-api` uses
+DEFAULT_EMULATOR_PORT = 4566  # what awslocal and localstack-client expect
+HOST = "127.0.0.1"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="jobq-local", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="HTTP API port (default 3000)")
+    parser.add_argument(
+        "--emulator-port", type=int, default=DEFAULT_EMULATOR_PORT, help="embedded moto server port (default 4566)"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameter override, e.g. --param RetryBaseSeconds=1 (repeatable)",
+    )
+    parser.add_argument("--stack-name", default="jobq", help="prefix of resource names (default jobq)")
+    parser.add_argument("--pollers", type=int, default=4, help="concurrent pollers per SQS event (default 4)")
+    parser.add_argument("--raw-logs", action="store_true", help="print the functions' JSON log lines as they are")
+    parser.add_argument("--stats-file", type=Path, help="write AWS request counts here on exit (JSON)")
+    parser.add_argument("--ready-file", type=Path, help="write the endpoints here (JSON) once everything is up")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s jobq-local %(levelname)s %(message)s", datefmt="%X")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from jobq_local.runtime import free_port_error
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    ports = [(args.port, "--port")] + ([] if endpoint else [(args.emulator_port, "--emulator-port")])
+    for port, option in ports:
+        problem = free_port_error(HOST, port, option)
+        if problem:
+            print(f"jobq-local: {problem}", file=sys.stderr)
+            return 2
+    try:
+        parameters = dict(item.split("=", 1) for item in args.param)
+    except ValueError:
+        print("jobq-local: --param takes NAME=VALUE", file=sys.stderr)
+        return 2
+    from jobq_local.logs import install
+
+    install(raw=args.raw_logs)
+    from jobq_local.runtime import LocalRuntime
+
+    runtime = LocalRuntime(
+        parameters=parameters,
+        stack_name=args.stack_name,
+        api_port=args.port,
+        emulator_port=None if endpoint else args.emulator_port,
+        endpoint_url=endpoint,
+        pollers=args.pollers,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        runtime.start()
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        print(f"jobq-local: could not start: {exc}", file=sys.stderr)
+        runtime.stop()
+        return 1
+    print(runtime.banner(), flush=True)
+    if args.ready_file:
+        args.ready_file.write_text(json.dumps(runtime.endpoints()))
+    stop.wait()
+    print("jobq-local: stopping ...", flush=True)
+    runtime.stop()
+    if args.stats_file:
+        args.stats_file.write_text(json.dumps(runtime.stats(), indent=2))
+    print("jobq-local: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

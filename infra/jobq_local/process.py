@@ -1,0 +1,117 @@
+"""Start the local runtime in a subprocess and talk to it over HTTP (end-to-end tests, benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RuntimeProcess:
+    """``python -m jobq_local`` on free ports; ``api_url`` and ``emulator_url`` once it is ready."""
+
+    def __init__(
+        self,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 60.0,
+        log_path: Path | None = None,
+    ) -> None:
+        self.parameters = dict(parameters or {})
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self._dir = Path(tempfile.mkdtemp(prefix="jobq-local-"))
+        self.log_path = log_path or self._dir / "runtime.log"
+        self.ready_file = self._dir / "ready.json"
+        self.stats_file = self._dir / "stats.json"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.endpoints: dict[str, Any] = {}
+
+    @property
+    def api_url(self) -> str:
+        return str(self.endpoints["api_url"])
+
+    @property
+    def emulator_url(self) -> str:
+        return str(self.endpoints["emulator_url"])
+
+    def start(self) -> RuntimeProcess:
+        args = [sys.executable, "-m", "jobq_local", "--port", str(free_port()), "--emulator-port", str(free_port())]
+        args += ["--ready-file", str(self.ready_file), "--stats-file", str(self.stats_file), "--raw-logs"]
+        for name, value in self.parameters.items():
+            args += ["--param", f"{name}={value}"]
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(args + self.extra_args, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        deadline = time.monotonic() + self.startup_timeout
+        while not self.ready_file.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jobq-local exited with {self.process.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"jobq-local did not start within {self.startup_timeout} s:\n{self.log()}")
+            time.sleep(0.05)
+        self.endpoints = json.loads(self.ready_file.read_text())
+        return self
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Ctrl-C, then wait; returns the exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def stats(self) -> dict[str, Any]:
+        """AWS request counts the runtime wrote on exit."""
+        data: dict[str, Any] = json.loads(self.stats_file.read_text())
+        return data
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> RuntimeProcess:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None, *, timeout: float = 30.0) -> tuple[int, Any]:
+        """One request to the HTTP API; the status and the decoded JSON body."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - a 127.0.0.1 URL we built
+            self.api_url + path, data=data, method=method, headers={"content-type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return int(response.status), json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return int(error.code), json.loads(error.read() or b"null")

@@ -1,0 +1,158 @@
+"""The local runtime (`make run`) in a subprocess, driven over HTTP only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+
+from jobq_local.process import RuntimeProcess
+
+pytestmark = pytest.mark.e2e
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[RuntimeProcess]:
+    # Backoff shortened by configuration (template parameters); the defaults stay 5 s / 600 s / 5 attempts.
+    process = RuntimeProcess({"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"})
+    with process:
+        yield process
+    assert process.process is not None
+    assert process.process.returncode == 0, process.log()
+
+
+def submit(runtime: RuntimeProcess, job_type: str, payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    status, body = runtime.request("POST", "/jobs", {"type": job_type, "payload": payload, **fields})
+    assert status == 202, body
+    return dict(body)
+
+
+def wait_for(runtime: RuntimeProcess, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = runtime.request("GET", f"/jobs/{job_id}")
+        assert status == 200, body
+        if body["status"] in TERMINAL:
+            return dict(body)
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} not finished after {timeout} s: {body}")
+
+
+def test_echo_reaches_succeeded(runtime: RuntimeProcess) -> None:
+    job = submit(runtime, "echo", {"hello": "world"})
+    done = wait_for(runtime, job["job_id"])
+    assert done["status"] == "succeeded"
+    assert done["result"] == {"hello": "world"}
+
+
+def test_fail_once_succeeds_on_attempt_two(runtime: RuntimeProcess) -> None:
+    job = submit(runtime, "fail", {"times": 1})
+    done = wait_for(runtime, job["job_id"])
+    assert done["status"] == "succeeded"
+    assert done["attempts"] == 2
+    assert done["result"] == {"attempts": 2}
+    assert [entry["attempt"] for entry in done["history"]] == [1]
+
+
+def test_always_failing_job_ends_failed_with_its_message_in_the_dlq(runtime: RuntimeProcess) -> None:
+    job = submit(runtime, "fail", {"message": "never works"})
+    done = wait_for(runtime, job["job_id"])
+    assert done["status"] == "failed"
+    assert done["attempts"] == 3
+    assert done["error"]["message"] == "never works"
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=runtime.emulator_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    dlq_url = sqs.get_queue_url(QueueName=runtime.endpoints["resources"]["JobsDeadLetterQueue"].rsplit("/", 1)[-1])
+    bodies: list[str] = []
+    deadline = time.monotonic() + 15
+    while job["job_id"] not in "".join(bodies) and time.monotonic() < deadline:
+        # The redrive happens on the receive after the last one, which the poller makes within its long poll.
+        messages = sqs.receive_message(QueueUrl=dlq_url["QueueUrl"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies += [m["Body"] for m in messages.get("Messages", [])]
+    assert any(job["job_id"] in body for body in bodies), bodies
+
+
+def test_non_retryable_failure_fails_after_one_attempt(runtime: RuntimeProcess) -> None:
+    job = submit(runtime, "fail", {"retryable": False, "message": "no point retrying"})
+    done = wait_for(runtime, job["job_id"])
+    assert done["status"] == "failed"
+    assert done["attempts"] == 1
+    assert done["error"] == {"type": "NonRetryableError", "message": "no point retrying", "retryable": False}
+
+
+def test_cancel_a_delayed_job(runtime: RuntimeProcess) -> None:
+    job = submit(runtime, "echo", {"later": True}, delay_seconds=2)
+    status, cancelled = runtime.request("POST", f"/jobs/{job['job_id']}/cancel")
+    assert status == 200
+    assert cancelled["status"] == "cancelled"
+    time.sleep(3)  # the delayed message arrives, the worker skips the cancelled job
+    status, after = runtime.request("GET", f"/jobs/{job['job_id']}")
+    assert after["status"] == "cancelled"
+    assert after["attempts"] == 0
+    status, again = runtime.request("POST", f"/jobs/{job['job_id']}/cancel")
+    assert status == 409
+    assert again["error"]["code"] == "invalid_state"
+
+
+def test_listing_and_paging(runtime: RuntimeProcess) -> None:
+    ids = [submit(runtime, "sleep", {"seconds": 0})["job_id"] for _ in range(7)]
+    for job_id in ids:
+        wait_for(runtime, job_id)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = "?type=sleep&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        status, page = runtime.request("GET", "/jobs" + query)
+        assert status == 200
+        assert len(page["items"]) <= 3
+        seen += [item["job_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(ids, reverse=True)
+    status, succeeded = runtime.request("GET", "/jobs?status=succeeded&type=sleep&limit=100")
+    assert {item["job_id"] for item in succeeded["items"]} >= set(ids)
+    status, error = runtime.request("GET", "/jobs?limit=0")
+    assert status == 400
+    assert error["error"]["code"] == "invalid_query"
+
+
+def test_fifty_concurrent_submissions_all_complete(runtime: RuntimeProcess) -> None:
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        jobs = list(pool.map(lambda i: submit(runtime, "echo", {"i": i}), range(50)))
+        done = list(pool.map(lambda job: wait_for(runtime, job["job_id"]), jobs))
+    assert len({job["job_id"] for job in jobs}) == 50
+    assert [d["status"] for d in done] == ["succeeded"] * 50
+    assert sorted(d["result"]["i"] for d in done) == list(range(50))
+
+
+def test_busy_port_gives_a_one_line_error(runtime: RuntimeProcess) -> None:
+    port = runtime.api_url.rsplit(":", 1)[-1]
+    result = subprocess.run(
+        [sys.executable, "-m", "jobq_local", "--port", port], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert f"port {port}" in lines[0]
+    assert "--port" in lines[0]
+
+
+def test_ctrl_c_stops_everything_cleanly() -> None:
+    process = RuntimeProcess().start()
+    assert process.stop(timeout=20) == 0
+    assert "stopped" in process.log()
+    assert process.stats()["requests"] is not None
