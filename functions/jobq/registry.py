@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -38,12 +39,12 @@ class RetryPolicy(BaseModel):
     def delay_seconds(self, failed_attempts: int, rng: random.Random | None = None) -> int:
         """Visibility delay after the ``failed_attempts``-th failure (1-based), whole seconds."""
         exponent = max(failed_attempts - 1, 0)
-        # Cap before multiplying on: factor**exponent overflows floats long before 43200 s is reached.
         nominal = self.base_seconds
-        for _ in range(exponent):
-            if nominal >= self.max_seconds:
-                break
-            nominal *= self.factor
+        if exponent and nominal > 0 and self.factor > 1:
+            # Stop the exponent where the cap is reached: factor**exponent overflows floats long before that.
+            ratio = math.log(self.max_seconds) - math.log(nominal) if self.max_seconds > nominal else 0.0
+            to_cap = math.ceil(ratio / math.log(self.factor))
+            nominal *= self.factor ** min(exponent, max(to_cap, 0))
         nominal = min(nominal, self.max_seconds)
         spread = nominal * self.jitter
         jittered = (rng or random).uniform(nominal - spread, nominal + spread)

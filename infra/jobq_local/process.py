@@ -35,6 +35,7 @@ class RuntimeProcess:
         extra_args: Sequence[str] = (),
         startup_timeout: float = 60.0,
         log_path: Path | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.parameters = dict(parameters or {})
         self.extra_args = list(extra_args)
@@ -45,6 +46,7 @@ class RuntimeProcess:
         self.stats_file = self._dir / "stats.json"
         self.process: subprocess.Popen[bytes] | None = None
         self.endpoints: dict[str, Any] = {}
+        self.environment = dict(environment or {})
 
     @property
     def api_url(self) -> str:
@@ -59,7 +61,7 @@ class RuntimeProcess:
         args += ["--ready-file", str(self.ready_file), "--stats-file", str(self.stats_file), "--raw-logs"]
         for name, value in self.parameters.items():
             args += ["--param", f"{name}={value}"]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | self.environment
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(args + self.extra_args, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
         deadline = time.monotonic() + self.startup_timeout

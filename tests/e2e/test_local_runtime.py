@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from jobq_local.process import RuntimeProcess
+from jobq_local.process import RuntimeProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -156,3 +156,46 @@ def test_ctrl_c_stops_everything_cleanly() -> None:
     assert process.stop(timeout=20) == 0
     assert "stopped" in process.log()
     assert process.stats()["requests"] is not None
+
+
+def test_runs_against_an_existing_endpoint_and_provisions_there() -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_port(port)
+        with RuntimeProcess(environment={"AWS_ENDPOINT_URL": endpoint}, startup_timeout=60) as runtime:
+            assert runtime.emulator_url == endpoint
+            job = submit(runtime, "echo", {"where": "outside"})
+            assert wait_for(runtime, job["job_id"])["status"] == "succeeded"
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert runtime.endpoints["resources"]["JobsTable"] in dynamodb.list_tables()["TableNames"]
+        item = dynamodb.get_item(
+            TableName=runtime.endpoints["resources"]["JobsTable"], Key={"job_id": {"S": job["job_id"]}}
+        )
+        assert item["Item"]["status"] == {"S": "succeeded"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port} after {timeout} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
-from jobq.domain.models import Job, JobMessage, JobPage, JobStatus, ListQuery
+from jobq.domain.models import JOB_ID_PATTERN, Job, JobMessage, JobPage, JobStatus, ListQuery
 from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange
 
 
@@ -122,6 +123,8 @@ class InMemoryJobRepository:
                 after = base64.urlsafe_b64decode(query.cursor.encode()).decode()
             except ValueError:
                 raise InvalidCursorError("cursor is not one this API issued") from None
+            if not re.fullmatch(JOB_ID_PATTERN, after):
+                raise InvalidCursorError("cursor is not one this API issued")
         matching = [
             job
             for job in sorted(self.jobs.values(), key=lambda j: j.job_id, reverse=True)

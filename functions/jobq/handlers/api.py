@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -86,6 +87,12 @@ def parse_json_object(max_bytes: int) -> Callable[[str], dict[str, Any]]:
     def reject_constant(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
+    def finite_float(text: str) -> float:
+        value = float(text)
+        if math.isinf(value):
+            raise ValueError(f"number {text[:40]} is out of range")
+        return value
+
     def parse(text: str | None) -> dict[str, Any]:
         if not text:
             raise errors.InvalidRequestError("the request body must be a JSON object")
@@ -93,7 +100,7 @@ def parse_json_object(max_bytes: int) -> Callable[[str], dict[str, Any]]:
         if size > max_bytes:
             raise errors.PayloadTooLargeError(f"the request body is {size} bytes; the limit is {max_bytes}")
         try:
-            value = json.loads(text, parse_constant=reject_constant)
+            value = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
         except (ValueError, RecursionError) as exc:
             raise errors.InvalidRequestError(f"the request body is not valid JSON: {_short(exc)}") from None
         if not isinstance(value, dict):
@@ -208,6 +215,9 @@ def _register_error_mapping(app: APIGatewayHttpResolver) -> None:
             {"loc": list(err.get("loc", ())), "type": err.get("type"), "msg": err.get("msg")} for err in exc.errors()
         ]
         where = {str(err["loc"][0]) for err in problems if err["loc"]}
+        if any(err["loc"] == ["body"] and err["type"] == "missing" for err in problems):
+            # Powertools does not call the body parser for an empty body: no body is not a JSON object.
+            return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body must be a JSON object")
         if "path" in where:
             return error_response(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
         if where & {"query", "header", "cookie"}:
