@@ -37,6 +37,12 @@ class ApiSettings(Settings):
     """What the API function needs on top."""
 
     max_body_bytes: int = Field(alias="JOBQ_MAX_BODY_BYTES", ge=1)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
+
+    @property
+    def idempotency_expires_after_seconds(self) -> int:
+        """Keys live as long as their jobs: longer than the queue's and the DLQ's retention together."""
+        return self.job_ttl_days * 86400
 
 
 S = TypeVar("S", bound=Settings)

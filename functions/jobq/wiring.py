@@ -10,6 +10,7 @@ from jobq import observability, settings
 from jobq.adapters import aws
 from jobq.adapters.aws import dynamodb_client, sqs_client
 from jobq.adapters.dynamodb import DynamoDBJobRepository
+from jobq.adapters.idempotency import PowertoolsIdempotencyStore
 from jobq.adapters.sqs import SqsJobQueue
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
@@ -50,6 +51,17 @@ def get_queue() -> SqsJobQueue:
 
 
 @cache
+def get_idempotency_store() -> PowertoolsIdempotencyStore:
+    """Idempotency-Key records (Powertools idempotency on IdempotencyTable)."""
+    settings = get_api_settings()
+    return PowertoolsIdempotencyStore(
+        dynamodb_client(),
+        settings.idempotency_table_name,
+        expires_after_seconds=settings.idempotency_expires_after_seconds,
+    )
+
+
+@cache
 def get_job_service() -> JobService:
     """The API's use cases."""
     settings = get_api_settings()
@@ -61,6 +73,7 @@ def get_job_service() -> JobService:
         events=get_job_events(),
         max_attempts=settings.max_attempts,
         list_shards=settings.list_shards,
+        idempotency=get_idempotency_store(),
     )
 
 
@@ -87,6 +100,7 @@ def clear_caches() -> None:
         get_queue,
         get_job_service,
         get_job_runner,
+        get_idempotency_store,
         settings.get_settings,
         settings.get_api_settings,
         aws.dynamodb_client,

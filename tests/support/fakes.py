@@ -220,3 +220,29 @@ class RecordingEvents:
 def run_inline(func: Any, seconds: float) -> Any:
     """A call_with_time_limit that just calls (unit tests that do not test timeouts)."""
     return func()
+
+
+class InMemoryIdempotencyStore:
+    """IdempotencyStore in a dict, with the same outcomes as the Powertools-backed one."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[dict[str, Any], str | None]] = {}
+
+    def once(self, key: str, fingerprint: Any, action: Any) -> tuple[str, bool]:
+        from jobq.domain.errors import IdempotencyKeyInProgressError, IdempotencyKeyReusedError
+
+        if key in self.records:
+            stored_fingerprint, result = self.records[key]
+            if stored_fingerprint != dict(fingerprint):
+                raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request")
+            if result is None:
+                raise IdempotencyKeyInProgressError("in progress")
+            return result, False
+        self.records[key] = (dict(fingerprint), None)
+        try:
+            result = action()
+        except BaseException:
+            del self.records[key]
+            raise
+        self.records[key] = (dict(fingerprint), result)
+        return result, True

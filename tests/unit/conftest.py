@@ -17,7 +17,14 @@ from jobq.handlers.api import build_app, treat_body_as_json
 from jobq.jobs import build_registry
 from jobq.registry import JobRegistry, JobType, RetryPolicy
 from jobq_local.events import LambdaContext, http_api_event
-from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository, RecordingEvents, run_inline
+from tests.support.fakes import (
+    FakeClock,
+    FakeQueue,
+    InMemoryIdempotencyStore,
+    InMemoryJobRepository,
+    RecordingEvents,
+    run_inline,
+)
 
 MAX_ATTEMPTS = 3
 MAX_RECEIVE_COUNT = 3
@@ -51,8 +58,18 @@ def registry() -> JobRegistry:
 
 
 @pytest.fixture
+def idempotency() -> InMemoryIdempotencyStore:
+    return InMemoryIdempotencyStore()
+
+
+@pytest.fixture
 def service(
-    repo: InMemoryJobRepository, queue: FakeQueue, registry: JobRegistry, clock: FakeClock, events: RecordingEvents
+    repo: InMemoryJobRepository,
+    queue: FakeQueue,
+    registry: JobRegistry,
+    clock: FakeClock,
+    events: RecordingEvents,
+    idempotency: InMemoryIdempotencyStore,
 ) -> JobService:
     return JobService(
         repository=repo,
@@ -62,6 +79,7 @@ def service(
         events=events,
         max_attempts=MAX_ATTEMPTS,
         list_shards=LIST_SHARDS,
+        idempotency=idempotency,
     )
 
 

@@ -331,6 +331,72 @@ def test_table_unavailable_is_503(api: ApiDriver, repo: InMemoryJobRepository, q
     assert queue.sent == []
 
 
+# -- Idempotency-Key (SPEC 4) ---------------------------------------------------------------------
+
+
+def test_repeated_submit_with_the_same_idempotency_key_returns_the_same_job(
+    api: ApiDriver, repo: InMemoryJobRepository, queue: FakeQueue
+) -> None:
+    body = '{"type": "echo", "payload": {"order": 17}}'
+    headers = {"content-type": "application/json", "idempotency-key": "order-17"}
+    first = api.post("/jobs", body=body, headers=headers)
+    second = api.post("/jobs", body=body, headers=headers)
+    assert first.status == 202, first
+    assert second.status in {200, 202}, second
+    assert second.json["job_id"] == first.json["job_id"]
+    assert len(repo.jobs) == 1
+    assert len(queue.sent) == 1
+
+
+def test_idempotency_key_reused_with_a_different_body_is_409(
+    api: ApiDriver, repo: InMemoryJobRepository, queue: FakeQueue
+) -> None:
+    headers = {"content-type": "application/json", "idempotency-key": "order-18"}
+    first = api.post("/jobs", body='{"type": "echo", "payload": {"order": 18}}', headers=headers)
+    assert first.status == 202, first
+    assert_error(api.post("/jobs", body='{"type": "echo", "payload": {"order": 19}}', headers=headers), 409)
+    assert len(repo.jobs) == 1
+    assert len(queue.sent) == 1
+
+
+def test_different_idempotency_keys_make_different_jobs(api: ApiDriver, queue: FakeQueue) -> None:
+    body = '{"type": "echo"}'
+    first = api.post("/jobs", body=body, headers={"content-type": "application/json", "idempotency-key": "a"})
+    second = api.post("/jobs", body=body, headers={"content-type": "application/json", "idempotency-key": "b"})
+    assert first.json["job_id"] != second.json["job_id"]
+    assert len(queue.sent) == 2
+
+
+def test_idempotent_replay_returns_200_with_the_current_job(api: ApiDriver, queue: FakeQueue) -> None:
+    headers = {"content-type": "application/json", "idempotency-key": "replay-1"}
+    first = api.post("/jobs", body='{"type": "echo"}', headers=headers)
+    second = api.post("/jobs", body='{"type": "echo"}', headers=headers)
+    assert (first.status, second.status) == (202, 200)
+    assert second.headers["location"] == first.headers["location"]
+    assert len(queue.sent) == 1
+
+
+def test_a_failed_enqueue_does_not_consume_the_idempotency_key(
+    api: ApiDriver, repo: InMemoryJobRepository, queue: FakeQueue
+) -> None:
+    headers = {"content-type": "application/json", "idempotency-key": "retry-after-503"}
+    queue.unavailable = True
+    assert_error(api.post("/jobs", body='{"type": "echo"}', headers=headers), 503)
+    queue.unavailable = False
+    again = api.post("/jobs", body='{"type": "echo"}', headers=headers)
+    assert again.status == 202
+    assert len(repo.jobs) == 1
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "has space"])
+def test_invalid_idempotency_keys_are_400(api: ApiDriver, repo: InMemoryJobRepository, key: str) -> None:
+    response = api.post(
+        "/jobs", body='{"type": "echo"}', headers={"content-type": "application/json", "idempotency-key": key}
+    )
+    assert_error(response, 400)
+    assert repo.jobs == {}
+
+
 # -- GET /jobs/{job_id} ---------------------------------------------------------------------------
 
 

@@ -62,6 +62,18 @@ class InvalidTransitionError(JobqError):
         self.current_status = current_status
 
 
+class IdempotencyKeyReusedError(JobqError):
+    """An Idempotency-Key came back with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInProgressError(JobqError):
+    """A request with this Idempotency-Key is still being handled."""
+
+    code = "idempotency_key_in_progress"
+
+
 class DependencyUnavailableError(JobqError):
     """DynamoDB or SQS could not be reached or kept failing after retries."""
 

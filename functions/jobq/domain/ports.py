@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +93,18 @@ class JobQueue(Protocol):
 
     def send_to_dead_letter(self, message: JobMessage) -> None:
         """Put a job's claim check straight into the dead-letter queue."""
+
+
+class IdempotencyStore(Protocol):
+    """Runs an action once per key and remembers its result.
+
+    Raises IdempotencyKeyReusedError when ``fingerprint`` differs from the first request's, and
+    IdempotencyKeyInProgressError while the first request is still running. An action that raises
+    leaves no record, so the client may try again with the same key.
+    """
+
+    def once(self, key: str, fingerprint: Mapping[str, Any], action: Callable[[], str]) -> tuple[str, bool]:
+        """``action()``'s result, and whether it ran now (False: the stored result of an earlier run)."""
 
 
 class Clock(Protocol):

@@ -6,7 +6,7 @@ import logging
 import re
 from datetime import timedelta
 
-from jobq.domain.errors import DependencyUnavailableError, InvalidTransitionError, JobNotFoundError
+from jobq.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidTransitionError, JobNotFoundError
 from jobq.domain.models import (
     JOB_ID_PATTERN,
     Job,
@@ -21,6 +21,7 @@ from jobq.domain.ports import (
     Clock,
     ConditionFailedError,
     Expect,
+    IdempotencyStore,
     JobChange,
     JobEvents,
     JobQueue,
@@ -45,6 +46,7 @@ class JobService:
         events: JobEvents,
         max_attempts: int,
         list_shards: int,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self._repo = repository
         self._queue = queue
@@ -53,6 +55,23 @@ class JobService:
         self._events = events
         self._max_attempts = max_attempts
         self._list_shards = list_shards
+        self._idempotency = idempotency
+
+    def submit_once(self, request: SubmitJobRequest, idempotency_key: str) -> tuple[Job, bool]:
+        """Submit under an Idempotency-Key: the job and True, or the job the key created before and False."""
+        if self._idempotency is None:
+            raise ConfigurationError("no idempotency store is configured")
+        created: list[Job] = []
+
+        def create() -> str:
+            job = self.submit(request)
+            created.append(job)
+            return job.job_id
+
+        job_id, ran = self._idempotency.once(idempotency_key, request.model_dump(mode="json"), create)
+        if ran:
+            return created[0], True
+        return self.get(job_id), False
 
     def submit(self, request: SubmitJobRequest) -> Job:
         """Validate, store as ``queued``, enqueue. If enqueueing fails, undo the store and raise 503."""

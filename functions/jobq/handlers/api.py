@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, Field
@@ -28,7 +28,7 @@ from jobq.domain.models import JobDocument, JobPageDocument, JobStatus, ListQuer
 from jobq.domain.service import JobService
 from jobq.observability import get_logger, get_metrics, traced
 from jobq.settings import get_api_settings
-from jobq.wiring import get_job_service
+from jobq.wiring import get_idempotency_store, get_job_service
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -42,6 +42,8 @@ _STATUS: dict[type[errors.JobqError], HTTPStatus] = {
     errors.InvalidPayloadError: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.JobNotFoundError: HTTPStatus.NOT_FOUND,
     errors.InvalidTransitionError: HTTPStatus.CONFLICT,
+    errors.IdempotencyKeyReusedError: HTTPStatus.CONFLICT,
+    errors.IdempotencyKeyInProgressError: HTTPStatus.CONFLICT,
     errors.DependencyUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
@@ -126,13 +128,32 @@ def build_app(service: Callable[[], JobService], max_body_bytes: Callable[[], in
             202: _doc("Accepted; poll `status_url` (also in the Location header)", JobDocument),
             400: _doc("Body is not a JSON object"),
             413: _doc("Body over the size limit"),
+            200: _doc(
+                "The job an earlier request with the same Idempotency-Key created (nothing new sent)", JobDocument
+            ),
+            409: _doc("Idempotency-Key reused with a different request, or its first request still in progress"),
             422: _doc("Invalid fields, unknown job type, or payload invalid for the type"),
             503: _doc("Queue or table unavailable; nothing was enqueued"),
         },
     )
-    def submit_job(request: Annotated[SubmitJobRequest, Body()]) -> Response[JobDocument]:
-        job = service().submit(request)
-        return _json_response(HTTPStatus.ACCEPTED, job.to_document(), {"Location": job.status_url})
+    def submit_job(
+        request: Annotated[SubmitJobRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                min_length=1,
+                max_length=255,
+                pattern=r"^[\x21-\x7e]+$",
+                description="Same key and body: the same job, nothing sent again; same key, other body: 409.",
+            ),
+        ] = None,
+    ) -> Response[JobDocument]:
+        if idempotency_key is None:
+            job, created = service().submit(request), True
+        else:
+            job, created = service().submit_once(request, idempotency_key)
+        status = HTTPStatus.ACCEPTED if created else HTTPStatus.OK
+        return _json_response(status, job.to_document(), {"Location": job.status_url})
 
     @app.get(
         "/jobs",
@@ -220,7 +241,9 @@ def _register_error_mapping(app: APIGatewayHttpResolver) -> None:
             return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body must be a JSON object")
         if "path" in where:
             return error_response(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
-        if where & {"query", "header", "cookie"}:
+        if "header" in where:
+            return error_response(HTTPStatus.BAD_REQUEST, "invalid_header", "invalid request headers", problems)
+        if where & {"query", "cookie"}:
             return error_response(HTTPStatus.BAD_REQUEST, "invalid_query", "invalid query parameters", problems)
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "invalid request body", problems)
 
@@ -268,6 +291,7 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @metrics.log_metrics
     def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        get_idempotency_store().register_lambda_context(context)
         return app.resolve(treat_body_as_json(event), context)
 
     return handle
