@@ -45,6 +45,12 @@ class ApiSettings(Settings):
         return self.job_ttl_days * 86400
 
 
+class SweeperSettings(Settings):
+    """What the sweeper function needs on top."""
+
+    stuck_after_seconds: float = Field(alias="JOBQ_STUCK_AFTER_SECONDS", gt=0)
+
+
 S = TypeVar("S", bound=Settings)
 
 
@@ -72,3 +78,9 @@ def get_settings() -> Settings:
 def get_api_settings() -> ApiSettings:
     """The API function's settings, read on first use."""
     return load(ApiSettings, os.environ)
+
+
+@cache
+def get_sweeper_settings() -> SweeperSettings:
+    """The sweeper function's settings, read on first use."""
+    return load(SweeperSettings, os.environ)

@@ -9,15 +9,16 @@ from functools import cache
 from jobq import observability, settings
 from jobq.adapters import aws
 from jobq.adapters.aws import dynamodb_client, sqs_client
-from jobq.adapters.dynamodb import DynamoDBJobRepository
+from jobq.adapters.dynamodb import DynamoDBJobRepository, DynamoDBSweepIndex
 from jobq.adapters.idempotency import PowertoolsIdempotencyStore
 from jobq.adapters.sqs import SqsJobQueue
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
+from jobq.domain.sweeper import Sweeper
 from jobq.jobs import build_registry
 from jobq.observability import get_job_events
 from jobq.registry import JobRegistry
-from jobq.settings import Settings, get_api_settings, get_settings
+from jobq.settings import Settings, get_api_settings, get_settings, get_sweeper_settings
 from jobq.timeouts import call_with_time_limit
 
 
@@ -74,6 +75,7 @@ def get_job_service() -> JobService:
         max_attempts=settings.max_attempts,
         list_shards=settings.list_shards,
         idempotency=get_idempotency_store(),
+        sweep_index=DynamoDBSweepIndex(_repository(settings)),
     )
 
 
@@ -93,6 +95,21 @@ def get_job_runner() -> JobRunner:
     )
 
 
+@cache
+def get_sweeper() -> Sweeper:
+    """The sweeper of stuck jobs."""
+    settings = get_sweeper_settings()
+    repository = _repository(settings)
+    return Sweeper(
+        repository=repository,
+        index=DynamoDBSweepIndex(repository),
+        queue=get_queue(),
+        clock=SystemClock(),
+        events=get_job_events(),
+        stuck_after_seconds=settings.stuck_after_seconds,
+    )
+
+
 def clear_caches() -> None:
     """Forget every cached setting, client and service (tests switch environments with this)."""
     for factory in (
@@ -101,6 +118,8 @@ def clear_caches() -> None:
         get_job_service,
         get_job_runner,
         get_idempotency_store,
+        get_sweeper,
+        settings.get_sweeper_settings,
         settings.get_settings,
         settings.get_api_settings,
         aws.dynamodb_client,
@@ -110,7 +129,7 @@ def clear_caches() -> None:
         observability.get_job_events,
     ):
         factory.cache_clear()
-    for name in ("jobq.handlers.api", "jobq.handlers.worker"):
+    for name in ("jobq.handlers.api", "jobq.handlers.worker", "jobq.handlers.sweeper"):
         handler_module = sys.modules.get(name)
         if handler_module is not None:
             handler_module._entrypoint.cache_clear()

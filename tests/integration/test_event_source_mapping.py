@@ -36,7 +36,8 @@ class ScriptedFunction(LocalFunction):
 
 
 def _mapping(stack: Stack, function: LocalFunction) -> SqsEventSourceMapping:
-    ((_, config),) = sqs_mappings(stack.template, {"WorkerFunction": function, "ApiFunction": function})
+    every = {spec.logical_id: function for spec in stack.template.functions()}
+    ((_, config),) = sqs_mappings(stack.template, every)
     return SqsEventSourceMapping(function, config, stack.sqs, pollers=1)
 
 
@@ -138,7 +139,8 @@ def test_pollers_deliver_batches_to_the_real_worker(aws_stack: Stack) -> None:
 
 def test_routes_and_environment_come_from_the_template(aws_stack: Stack) -> None:
     dummy = ScriptedFunction(aws_stack, lambda event: None)
-    routes = api_routes(aws_stack.template, {"ApiFunction": dummy, "WorkerFunction": dummy})
+    every = {spec.logical_id: dummy for spec in aws_stack.template.functions()}
+    routes = api_routes(aws_stack.template, every)
     assert {route.key for route in routes} == {
         "POST /jobs",
         "GET /jobs",
@@ -147,7 +149,9 @@ def test_routes_and_environment_come_from_the_template(aws_stack: Stack) -> None
         "POST /jobs/{job_id}/retry",
         "GET /openapi.json",
     }
-    assert schedules(aws_stack.template, {"ApiFunction": dummy, "WorkerFunction": dummy}) == []
+    (sweep,) = schedules(aws_stack.template, every)
+    assert sweep.name == "Sweep"
+    assert sweep.interval == 60  # the SweepSchedule parameter's default, rate(1 minute)
     with pytest.raises(TemplateError, match="differently"):
         merged_environment({"A": {"X": "1"}, "B": {"X": "2"}})
 

@@ -246,3 +246,40 @@ class InMemoryIdempotencyStore:
             raise
         self.records[key] = (dict(fingerprint), result)
         return result, True
+
+
+class InMemorySweepIndex:
+    """SweepIndex over an InMemoryJobRepository: shards by the same hash as DynamoDB's ListIndex."""
+
+    def __init__(self, repository: InMemoryJobRepository, shards: int = 4) -> None:
+        self._repo = repository
+        self.shard_count = shards
+        self.stored: dict[int, str] = {}
+        self.scanned: list[tuple[int, str | None]] = []
+
+    def _shard_of(self, job_id: str) -> int:
+        from jobq.adapters.dynamodb import list_shard
+
+        return int(list_shard(job_id, self.shard_count))
+
+    def scan_shard(self, shard: int, *, after: str | None, limit: int) -> list[str]:
+        self.scanned.append((shard, after))
+        ids = sorted(j for j in self._repo.jobs if self._shard_of(j) == shard and (after is None or j > after))
+        return ids[:limit]
+
+    def get_many(self, job_ids: Any) -> dict[str, Job]:
+        return {j: self._repo.jobs[j] for j in job_ids if j in self._repo.jobs}
+
+    def marks(self) -> dict[int, str]:
+        return dict(self.stored)
+
+    def save_marks(self, before: Any, after: Any) -> bool:
+        if self.stored != dict(before):
+            return False
+        self.stored = dict(after)
+        return True
+
+    def lower_mark(self, job_id: str) -> None:
+        shard = self._shard_of(job_id)
+        if shard in self.stored and self.stored[shard] > job_id[:-1]:
+            self.stored[shard] = job_id[:-1]

@@ -15,7 +15,15 @@ import boto3
 from moto import mock_aws
 
 from jobq import wiring
-from jobq_local.events import LambdaContext, QueueMessage, Route, find_route, http_api_event, sqs_event
+from jobq_local.events import (
+    LambdaContext,
+    QueueMessage,
+    Route,
+    find_route,
+    http_api_event,
+    scheduled_event,
+    sqs_event,
+)
 from jobq_local.provision import Provisioned, provision
 from jobq_local.template import Template
 
@@ -139,6 +147,19 @@ class Stack:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
         return response
 
+    def sweep(self) -> dict[str, Any]:
+        """Invoke the sweeper function with the scheduled event its Schedule sends."""
+        from jobq.handlers import sweeper
+
+        spec = self.template.function("SweeperFunction")
+        event = scheduled_event(
+            "arn:aws:events:us-east-1:123456789012:rule/sweep", region=REGION, account_id="123456789012"
+        )
+        result: dict[str, Any] = sweeper.lambda_handler(
+            event, LambdaContext("SweeperFunction", timeout_seconds=spec.timeout)
+        )
+        return result
+
     def drain(self, *, timeout: float = 30.0, settle: float = 0.0) -> int:
         """Receive and run until the queue stays empty for ``settle`` seconds; returns invocations made."""
         deadline = time.monotonic() + timeout
@@ -202,7 +223,7 @@ def moto_stack(parameters: Mapping[str, str] | None = None) -> Iterator[Stack]:
             dynamodb = boto3.client("dynamodb", region_name=REGION)
             provisioned = provision(template, dynamodb=dynamodb, sqs=sqs)
             environment: dict[str, str] = {}
-            for function in ("ApiFunction", "WorkerFunction"):
+            for function in [spec.logical_id for spec in template.functions()]:
                 for name, value in template.function_environment(function).items():
                     assert environment.get(name, value) == value, f"{name} differs between functions"
                     environment[name] = value

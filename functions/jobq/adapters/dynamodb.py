@@ -562,3 +562,123 @@ def _parse_time(value: str | None) -> datetime:
 
 def _parse_optional_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+# -- sweeper --------------------------------------------------------------------------------------
+
+SWEEPER_ITEM_KEY = "#sweeper"
+"""The item holding the sweeper's per-shard marks; not a job (no index keys, not a job id)."""
+
+
+def _mark_attribute(shard: int) -> str:
+    return f"mark_{shard:02d}"
+
+
+class DynamoDBSweepIndex:
+    """SweepIndex on the jobs table: ListIndex shards oldest first, marks in one small item."""
+
+    def __init__(self, repository: DynamoDBJobRepository) -> None:
+        self._repo = repository
+        self._client = repository._client
+        self._table = repository._table
+
+    @property
+    def shard_count(self) -> int:
+        return self._repo._shards
+
+    def scan_shard(self, shard: int, *, after: str | None, limit: int) -> list[str]:
+        names = {"#shard": LIST_SHARD_ATTRIBUTE}
+        values: dict[str, AttributeValueTypeDef] = {":shard": {"S": f"{shard:02d}"}}
+        condition = "#shard = :shard"
+        if after is not None:
+            condition += " AND #sk > :after"
+            names["#sk"] = LIST_SORT_ATTRIBUTE
+            values[":after"] = {"S": after}
+        ids: list[str] = []
+        start: dict[str, Any] | None = None
+        while len(ids) < limit:
+            extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+            with unavailable_on_failure("DynamoDB", "Query"):
+                response = self._client.query(
+                    TableName=self._table,
+                    IndexName=LIST_INDEX,
+                    KeyConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ScanIndexForward=True,
+                    Limit=min(1000, limit - len(ids)),
+                    **extra,
+                )
+            ids.extend(item[LIST_SORT_ATTRIBUTE]["S"] for item in response.get("Items", []))
+            start = cast("dict[str, Any] | None", response.get("LastEvaluatedKey"))
+            if not start:
+                break
+        return ids
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        found: dict[str, Job] = {}
+        for start in range(0, len(job_ids), _BATCH_GET_MAX):
+            found.update(self._repo._batch_get(job_ids[start : start + _BATCH_GET_MAX]))
+        return found
+
+    def marks(self) -> dict[int, str]:
+        with unavailable_on_failure("DynamoDB", "GetItem"):
+            response = self._client.get_item(
+                TableName=self._table, Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}}, ConsistentRead=True
+            )
+        item = response.get("Item") or {}
+        return {
+            shard: str(item[_mark_attribute(shard)]["S"])
+            for shard in range(self.shard_count)
+            if _mark_attribute(shard) in item
+        }
+
+    def save_marks(self, before: Mapping[int, str], after: Mapping[int, str]) -> bool:
+        changed = sorted(shard for shard in after if after[shard] != before.get(shard))
+        if not changed:
+            return True
+        names: dict[str, str] = {}
+        values: dict[str, AttributeValueTypeDef] = {}
+        sets: list[str] = []
+        conditions: list[str] = []
+        for shard in changed:
+            names[f"#m{shard}"] = _mark_attribute(shard)
+            values[f":new{shard}"] = {"S": after[shard]}
+            sets.append(f"#m{shard} = :new{shard}")
+            if shard in before:
+                values[f":old{shard}"] = {"S": before[shard]}
+                conditions.append(f"#m{shard} = :old{shard}")
+            else:
+                conditions.append(f"attribute_not_exists(#m{shard})")
+        with unavailable_on_failure("DynamoDB", "UpdateItem"):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}},
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression=" AND ".join(conditions),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def lower_mark(self, job_id: str) -> None:
+        shard = int(list_shard(job_id, self.shard_count))
+        below = job_id[:-1]  # sorts just before job_id: the next sweep reads the job again
+        with unavailable_on_failure("DynamoDB", "UpdateItem"):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}},
+                    UpdateExpression="SET #m = :below",
+                    ConditionExpression="#m > :below",
+                    ExpressionAttributeNames={"#m": _mark_attribute(shard)},
+                    ExpressionAttributeValues={":below": {"S": below}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise

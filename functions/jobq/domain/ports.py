@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,6 +83,32 @@ class JobRepository(Protocol):
 
     def list_jobs(self, query: ListQuery, *, shards: int) -> JobPage:
         """Jobs newest first, filtered by status and type, from the cursor on."""
+
+
+class SweepIndex(Protocol):
+    """What the sweeper reads: the listing index shard by shard, oldest first, and its per-shard marks.
+
+    A shard's mark is the job id up to which every job is known to be terminal; the sweeper reads on
+    from there. An API retry lowers the mark of the retried job's shard.
+    """
+
+    @property
+    def shard_count(self) -> int: ...
+
+    def scan_shard(self, shard: int, *, after: str | None, limit: int) -> list[str]:
+        """Job ids of one shard, oldest first, after ``after`` (from the start if None)."""
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that still exist, by id."""
+
+    def marks(self) -> dict[int, str]:
+        """Each shard's mark (shards without one are read from the start)."""
+
+    def save_marks(self, before: Mapping[int, str], after: Mapping[int, str]) -> bool:
+        """Store ``after`` if the marks are still ``before``; False if someone changed them meanwhile."""
+
+    def lower_mark(self, job_id: str) -> None:
+        """Make sure the next sweep reads ``job_id`` again (it went back to ``queued``)."""
 
 
 class JobQueue(Protocol):

@@ -26,6 +26,7 @@ from jobq.domain.ports import (
     JobEvents,
     JobQueue,
     JobRepository,
+    SweepIndex,
 )
 from jobq.registry import JobRegistry
 
@@ -47,6 +48,7 @@ class JobService:
         max_attempts: int,
         list_shards: int,
         idempotency: IdempotencyStore | None = None,
+        sweep_index: SweepIndex | None = None,
     ) -> None:
         self._repo = repository
         self._queue = queue
@@ -56,6 +58,7 @@ class JobService:
         self._max_attempts = max_attempts
         self._list_shards = list_shards
         self._idempotency = idempotency
+        self._sweep_index = sweep_index
 
     def submit_once(self, request: SubmitJobRequest, idempotency_key: str) -> tuple[Job, bool]:
         """Submit under an Idempotency-Key: the job and True, or the job the key created before and False."""
@@ -129,6 +132,7 @@ class JobService:
             job = self._repo.update(job_id, change, expect=Expect.status(JobStatus.FAILED, JobStatus.CANCELLED))
         except ConditionFailedError as rejected:
             raise self._conflict(job_id, rejected.current, "retry", "failed or cancelled") from None
+        self._watch(job)
         try:
             self._queue.send(JobMessage(job_id=job.job_id, type=job.type))
         except DependencyUnavailableError:
@@ -136,6 +140,15 @@ class JobService:
             raise
         self._events.requeued(job, "retry requested")
         return job
+
+    def _watch(self, job: Job) -> None:
+        """The sweeper had this job behind its mark (it was terminal); make it look again."""
+        if self._sweep_index is None:
+            return
+        try:
+            self._sweep_index.lower_mark(job.job_id)
+        except DependencyUnavailableError:
+            _log.exception("could not lower the sweeper's mark for job %s", job.job_id)
 
     @staticmethod
     def _checked_id(job_id: str) -> str:

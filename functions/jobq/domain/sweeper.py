@@ -1,0 +1,179 @@
+"""The sweeper: no job stays ``queued`` or ``running`` forever.
+
+Runs on a schedule. It reads the listing index shard by shard, oldest first, from each shard's mark
+(everything before it is terminal), and for each job that is not terminal:
+
+- ``running`` with an expired lease (its worker crashed or timed out): back to ``queued`` with a fresh
+  message while attempts remain, else ``failed`` with a WorkerLostError and a message in the DLQ;
+- ``queued``, due, and untouched for longer than ``stuck_after`` (its message was lost, e.g. the API
+  died between writing the job and sending it): a fresh message.
+
+The first job of a shard that stays non-terminal holds the shard's mark, so a sweep reads the jobs of
+the recent past only, never the whole table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from jobq.domain.errors import DependencyUnavailableError
+from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobStatus
+from jobq.domain.ports import (
+    UNSET,
+    Clock,
+    ConditionFailedError,
+    Expect,
+    JobChange,
+    JobEvents,
+    JobQueue,
+    JobRepository,
+    SweepIndex,
+)
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_SHARD_LIMIT = 1000
+
+
+@dataclass
+class SweepReport:
+    """What one sweep saw and did."""
+
+    examined: int = 0
+    active: int = 0
+    requeued: int = 0
+    failed: int = 0
+    reenqueued: int = 0
+    errors: int = 0
+    marks_saved: bool = False
+    advanced: dict[int, str] = field(default_factory=dict)
+
+
+class Sweeper:
+    """Finds and recovers stuck jobs. Every change it makes is a conditional write."""
+
+    def __init__(
+        self,
+        *,
+        repository: JobRepository,
+        index: SweepIndex,
+        queue: JobQueue,
+        clock: Clock,
+        events: JobEvents,
+        stuck_after_seconds: float,
+        shard_limit: int = DEFAULT_SHARD_LIMIT,
+    ) -> None:
+        self._repo = repository
+        self._index = index
+        self._queue = queue
+        self._clock = clock
+        self._events = events
+        self._stuck_after = timedelta(seconds=stuck_after_seconds)
+        self._shard_limit = shard_limit
+
+    def run(self) -> SweepReport:
+        """One sweep over every shard."""
+        report = SweepReport()
+        now = self._clock.now()
+        before = self._index.marks()
+        after = dict(before)
+        for shard in range(self._index.shard_count):
+            mark = self._sweep_shard(shard, before.get(shard), now, report)
+            if mark is not None and mark != before.get(shard):
+                after[shard] = mark
+                report.advanced[shard] = mark
+        if after != before:
+            report.marks_saved = self._index.save_marks(before, after)
+        return report
+
+    def _sweep_shard(self, shard: int, mark: str | None, now: datetime, report: SweepReport) -> str | None:
+        """Check the shard's jobs after ``mark``; returns the new mark."""
+        ids = self._index.scan_shard(shard, after=mark, limit=self._shard_limit)
+        jobs = self._index.get_many(ids)
+        new_mark = mark
+        holding = False
+        for job_id in ids:
+            report.examined += 1
+            job = jobs.get(job_id)
+            if job is not None and not job.status.terminal:
+                try:
+                    job = self._check(job, now, report)
+                except DependencyUnavailableError:
+                    _log.exception("sweeping job %s failed; the next sweep tries again", job_id)
+                    report.errors += 1
+                if not job.status.terminal:
+                    report.active += 1
+                    holding = True
+            if not holding:
+                new_mark = job_id
+        return new_mark
+
+    def _check(self, job: Job, now: datetime, report: SweepReport) -> Job:
+        with self._events.job_scope(job.job_id, job.type):
+            if job.status is JobStatus.RUNNING:
+                if job.lease_expires_at is None or job.lease_expires_at > now:
+                    return job
+                return self._recover_lost(job, now, report)
+            if job.status is JobStatus.QUEUED and self._stale(job, now):
+                return self._reenqueue(job, now, report)
+            return job
+
+    def _stale(self, job: Job, now: datetime) -> bool:
+        return job.available_at <= now - self._stuck_after and job.updated_at <= now - self._stuck_after
+
+    def _recover_lost(self, job: Job, now: datetime, report: SweepReport) -> Job:
+        retry = job.attempts < job.max_attempts
+        error = JobError(
+            type="WorkerLostError",
+            message=f"attempt {job.attempts} of {job.max_attempts} did not finish: its lease expired "
+            "(the worker crashed or timed out)",
+            retryable=retry,
+        )
+        history = AttemptFailure(
+            type=error.type, message=error.message, retryable=error.retryable, attempt=job.attempts, at=now
+        )
+        change = JobChange(
+            status=JobStatus.QUEUED if retry else JobStatus.FAILED,
+            at=now,
+            error=error,
+            append_history=history,
+            available_at=now if retry else UNSET,
+            finished_at=UNSET if retry else now,
+            release_lease=True,
+        )
+        try:
+            changed = self._repo.update(
+                job.job_id, change, expect=Expect.status(JobStatus.RUNNING, lease_id=job.lease_id)
+            )
+        except ConditionFailedError as rejected:
+            return rejected.current or job  # someone else moved it on: nothing to do
+        message = JobMessage(job_id=job.job_id, type=job.type)
+        if retry:
+            report.requeued += 1
+            self._events.requeued(changed, "lease expired: the worker crashed or timed out")
+            self._send(message, changed)
+        else:
+            report.failed += 1
+            self._events.failed(changed, None)
+            self._queue.send_to_dead_letter(message)
+            self._events.dead_lettered(changed, "sweeper")
+        return changed
+
+    def _reenqueue(self, job: Job, now: datetime, report: SweepReport) -> Job:
+        change = JobChange(status=JobStatus.QUEUED, at=now)
+        try:
+            touched = self._repo.update(
+                job.job_id, change, expect=Expect.status(JobStatus.QUEUED, attempts=job.attempts)
+            )
+        except ConditionFailedError as rejected:
+            return rejected.current or job
+        report.reenqueued += 1
+        self._events.requeued(touched, f"queued for over {self._stuck_after.total_seconds():g} s without a run")
+        self._send(JobMessage(job_id=job.job_id, type=job.type), touched)
+        return touched
+
+    def _send(self, message: JobMessage, job: Job) -> None:
+        # A failure here leaves the job queued without a message; the next sweeps re-enqueue it.
+        self._queue.send(message)

@@ -1,0 +1,39 @@
+"""Sweeper function: on its schedule, recover jobs whose worker was lost or whose message was lost."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from jobq.observability import get_logger, get_metrics, traced
+from jobq.wiring import get_sweeper
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@cache
+def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    sweeper = get_sweeper()
+    logger = get_logger()
+    metrics = get_metrics()
+
+    @traced
+    @logger.inject_lambda_context
+    @metrics.log_metrics
+    def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        report = sweeper.run()
+        summary = {key: value for key, value in asdict(report).items() if key != "advanced"}
+        logger.info("sweep finished", extra=summary)
+        return summary
+
+    return handle
+
+
+def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point of the sweeper function."""
+    return _entrypoint()(event, context)
