@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint pytest unit integration e2e run bench chaos events lock clean
+.PHONY: help venv test lint fmt typecheck cfn-lint pytest unit integration e2e run bench chaos dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://
 
 bench: $(STAMP) ## throughput and latency of echo jobs through the local runtime
 	$(BIN)/python -m bench.local_runtime $(ARGS)
+
+dlq-list: $(STAMP) ## list the local runtime's dead-letter queue and its jobs (jobq --local dlq list)
+	$(BIN)/jobq --local dlq list
+
+dlq-redrive: $(STAMP) ## re-queue dead-lettered jobs of the local runtime (JOB=<id> for one)
+	$(BIN)/jobq --local dlq redrive $(if $(JOB),--job $(JOB))
 
 lock: $(STAMP) ## re-pin requirements/dev.txt and functions/requirements.txt from pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.txt

@@ -41,6 +41,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--raw-logs", action="store_true", help="print the functions' JSON log lines as they are")
     parser.add_argument("--stats-file", type=Path, help="write AWS request counts here on exit (JSON)")
     parser.add_argument("--ready-file", type=Path, help="write the endpoints here (JSON) once everything is up")
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        default=Path(".jobq-local.json"),
+        help="where `jobq --local` finds this runtime (default .jobq-local.json; removed on exit)",
+    )
     return parser.parse_args(argv)
 
 
@@ -86,11 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime.stop()
         return 1
     print(runtime.banner(), flush=True)
+    state = runtime.endpoints() | {"environment": runtime.function_environment("WorkerFunction")}
     if args.ready_file:
-        args.ready_file.write_text(json.dumps(runtime.endpoints()))
+        args.ready_file.write_text(json.dumps(state))
+    if args.state_file:
+        # What `jobq --local ...` (e.g. `jobq --local dlq list`) reads to find this runtime's resources.
+        args.state_file.write_text(json.dumps(state, indent=2))
     stop.wait()
     print("jobq-local: stopping ...", flush=True)
     runtime.stop()
+    if args.state_file:
+        args.state_file.unlink(missing_ok=True)
     if args.stats_file:
         args.stats_file.write_text(json.dumps(runtime.stats(), indent=2))
     print("jobq-local: stopped", flush=True)

@@ -44,6 +44,7 @@ class RuntimeProcess:
         self.log_path = log_path or self._dir / "runtime.log"
         self.ready_file = self._dir / "ready.json"
         self.stats_file = self._dir / "stats.json"
+        self.state_file = self._dir / "state.json"
         self.process: subprocess.Popen[bytes] | None = None
         self.endpoints: dict[str, Any] = {}
         self.environment = dict(environment or {})
@@ -59,6 +60,7 @@ class RuntimeProcess:
     def start(self) -> RuntimeProcess:
         args = [sys.executable, "-m", "jobq_local", "--port", str(free_port()), "--emulator-port", str(free_port())]
         args += ["--ready-file", str(self.ready_file), "--stats-file", str(self.stats_file), "--raw-logs"]
+        args += ["--state-file", str(self.state_file)]
         for name, value in self.parameters.items():
             args += ["--param", f"{name}={value}"]
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | self.environment

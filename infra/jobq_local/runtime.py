@@ -559,7 +559,17 @@ class LocalRuntime:
         assert self.template is not None
         assert self._api is not None
         resources = {logical_id: physical.ref for logical_id, physical in self.template.physical.items()}
-        return {"api_url": self._api.url, "emulator_url": self.emulator_url, "resources": resources}
+        return {
+            "api_url": self._api.url,
+            "emulator_url": self.emulator_url,
+            "region": self.template.region,
+            "resources": resources,
+        }
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """A function's environment from the template (resolved against what was provisioned)."""
+        assert self.template is not None
+        return self.template.function_environment(logical_id)
 
     def stats(self) -> dict[str, Any]:
         """AWS requests made so far, by caller and operation, and worker invocations."""

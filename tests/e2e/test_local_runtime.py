@@ -199,3 +199,27 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"nothing listens on port {port} after {timeout} s")
+
+
+def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> None:
+    job = submit(runtime, "fail", {"retryable": False, "message": "redrive me"})
+    assert wait_for(runtime, job["job_id"])["status"] == "failed"
+    env = {"JOBQ_LOCAL_STATE": str(runtime.state_file), "PATH": "/usr/bin:/bin"}
+
+    def jobq(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "jobq.cli", "--local", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert job["job_id"] in jobq("dlq", "list")
+    assert "redriven=1" in jobq("dlq", "redrive", "--job", job["job_id"])
+    again = wait_for(runtime, job["job_id"])  # runs again and fails again: same payload
+    assert again["status"] == "failed"
+    assert [h["message"] for h in again["history"]] == ["redrive me", "redrive me"]

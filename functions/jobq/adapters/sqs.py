@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from jobq.adapters.aws import unavailable_on_failure
 from jobq.domain.models import JobMessage
+from jobq.domain.redrive import DeadLetter
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -59,3 +60,46 @@ class SqsJobQueue:
                 response = self._client.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
             refused += len(response.get("Failed", []))
         return refused
+
+
+class SqsDeadLetterQueue:
+    """The dead-letter queue, for listing and redriving."""
+
+    def __init__(self, client: SQSClient, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    def receive(self, max_messages: int, *, hide_seconds: int) -> list[DeadLetter]:
+        with unavailable_on_failure("SQS", "ReceiveMessage"):
+            response = self._client.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=max(1, min(10, max_messages)),
+                VisibilityTimeout=hide_seconds,
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        return [
+            DeadLetter(
+                message_id=message["MessageId"],
+                receipt_handle=message["ReceiptHandle"],
+                body=message.get("Body", ""),
+                receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            )
+            for message in response.get("Messages", [])
+        ]
+
+    def delete(self, letter: DeadLetter) -> None:
+        with unavailable_on_failure("SQS", "DeleteMessage"):
+            self._client.delete_message(QueueUrl=self._url, ReceiptHandle=letter.receipt_handle)
+
+    def release(self, letters: Sequence[DeadLetter]) -> None:
+        for start in range(0, len(letters), _BATCH):
+            chunk = letters[start : start + _BATCH]
+            with unavailable_on_failure("SQS", "ChangeMessageVisibilityBatch"):
+                self._client.change_message_visibility_batch(
+                    QueueUrl=self._url,
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
+                        for n, letter in enumerate(chunk)
+                    ],
+                )
