@@ -11,7 +11,7 @@ from jobq.adapters import aws
 from jobq.adapters.aws import dynamodb_client, sqs_client
 from jobq.adapters.dynamodb import DynamoDBJobRepository, DynamoDBSweepIndex
 from jobq.adapters.idempotency import PowertoolsIdempotencyStore
-from jobq.adapters.sqs import SqsJobQueue
+from jobq.adapters.sqs import SqsDeadLetterQueue, SqsJobQueue
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
 from jobq.domain.sweeper import Sweeper
@@ -107,6 +107,7 @@ def get_sweeper() -> Sweeper:
         clock=SystemClock(),
         events=get_job_events(),
         stuck_after_seconds=settings.stuck_after_seconds,
+        dead_letters=SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url),
     )
 
 

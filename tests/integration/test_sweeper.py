@@ -154,3 +154,15 @@ def test_a_retried_job_behind_the_mark_is_watched_again(aws_stack: Stack, skew: 
     report: dict[str, Any] = aws_stack.sweep()
     assert report["reenqueued"] == 1
     assert len(aws_stack.receive()) == 1
+
+
+def test_a_retry_during_a_sweep_makes_that_sweep_lose_its_save(aws_stack: Stack) -> None:
+    from jobq.adapters.dynamodb import DynamoDBSweepIndex
+
+    index = DynamoDBSweepIndex(_repository(aws_stack))
+    job = aws_stack.submit("echo", {})
+    aws_stack.drain()
+    before = index.marks()
+    index.lower_mark(job["job_id"])  # an API retry while a sweep is between reading and saving
+    assert index.save_marks(before, {0: job["job_id"]}) is False
+    assert index.save_marks(index.marks(), {0: job["job_id"]}) is True

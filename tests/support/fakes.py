@@ -13,7 +13,7 @@ from typing import Any
 
 from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
 from jobq.domain.models import JOB_ID_PATTERN, Job, JobMessage, JobPage, JobStatus, ListQuery
-from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange
+from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, SweepMarks
 
 
 class FakeClock:
@@ -255,6 +255,7 @@ class InMemorySweepIndex:
         self._repo = repository
         self.shard_count = shards
         self.stored: dict[int, str] = {}
+        self.version = 0
         self.scanned: list[tuple[int, str | None]] = []
 
     def _shard_of(self, job_id: str) -> int:
@@ -270,16 +271,18 @@ class InMemorySweepIndex:
     def get_many(self, job_ids: Any) -> dict[str, Job]:
         return {j: self._repo.jobs[j] for j in job_ids if j in self._repo.jobs}
 
-    def marks(self) -> dict[int, str]:
-        return dict(self.stored)
+    def marks(self) -> SweepMarks:
+        return SweepMarks(dict(self.stored), self.version)
 
-    def save_marks(self, before: Any, after: Any) -> bool:
-        if self.stored != dict(before):
+    def save_marks(self, before: SweepMarks, after: Any) -> bool:
+        if self.stored != dict(before.positions) or self.version != before.version:
             return False
         self.stored = dict(after)
+        self.version += 1
         return True
 
     def lower_mark(self, job_id: str) -> None:
+        self.version += 1
         shard = self._shard_of(job_id)
         if shard in self.stored and self.stored[shard] > job_id[:-1]:
             self.stored[shard] = job_id[:-1]

@@ -29,7 +29,7 @@ from jobq.domain.models import (
     ListQuery,
     format_timestamp,
 )
-from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, RecordTooLargeError
+from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, RecordTooLargeError, SweepMarks
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -567,6 +567,7 @@ def _parse_optional_time(value: str | None) -> datetime | None:
 # -- sweeper --------------------------------------------------------------------------------------
 
 SWEEPER_ITEM_KEY = "#sweeper"
+_VERSION = "marks_version"
 """The item holding the sweeper's per-shard marks; not a job (no index keys, not a job id)."""
 
 
@@ -621,42 +622,40 @@ class DynamoDBSweepIndex:
             found.update(self._repo._batch_get(job_ids[start : start + _BATCH_GET_MAX]))
         return found
 
-    def marks(self) -> dict[int, str]:
+    def marks(self) -> SweepMarks:
         with unavailable_on_failure("DynamoDB", "GetItem"):
             response = self._client.get_item(
                 TableName=self._table, Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}}, ConsistentRead=True
             )
         item = response.get("Item") or {}
-        return {
+        positions = {
             shard: str(item[_mark_attribute(shard)]["S"])
             for shard in range(self.shard_count)
             if _mark_attribute(shard) in item
         }
+        return SweepMarks(positions, int(item[_VERSION]["N"]) if _VERSION in item else 0)
 
-    def save_marks(self, before: Mapping[int, str], after: Mapping[int, str]) -> bool:
-        changed = sorted(shard for shard in after if after[shard] != before.get(shard))
+    def save_marks(self, before: SweepMarks, after: Mapping[int, str]) -> bool:
+        changed = sorted(shard for shard in after if after[shard] != before.positions.get(shard))
         if not changed:
             return True
-        names: dict[str, str] = {}
-        values: dict[str, AttributeValueTypeDef] = {}
-        sets: list[str] = []
-        conditions: list[str] = []
+        names: dict[str, str] = {"#version": _VERSION}
+        values: dict[str, AttributeValueTypeDef] = {":zero": {"N": "0"}, ":one": {"N": "1"}}
+        sets = ["#version = if_not_exists(#version, :zero) + :one"]
+        if before.version:
+            values[":version"] = {"N": str(before.version)}
         for shard in changed:
             names[f"#m{shard}"] = _mark_attribute(shard)
             values[f":new{shard}"] = {"S": after[shard]}
             sets.append(f"#m{shard} = :new{shard}")
-            if shard in before:
-                values[f":old{shard}"] = {"S": before[shard]}
-                conditions.append(f"#m{shard} = :old{shard}")
-            else:
-                conditions.append(f"attribute_not_exists(#m{shard})")
+        condition = "#version = :version" if before.version else "attribute_not_exists(#version)"
         with unavailable_on_failure("DynamoDB", "UpdateItem"):
             try:
                 self._client.update_item(
                     TableName=self._table,
                     Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}},
                     UpdateExpression="SET " + ", ".join(sets),
-                    ConditionExpression=" AND ".join(conditions),
+                    ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
@@ -670,6 +669,15 @@ class DynamoDBSweepIndex:
         shard = int(list_shard(job_id, self.shard_count))
         below = job_id[:-1]  # sorts just before job_id: the next sweep reads the job again
         with unavailable_on_failure("DynamoDB", "UpdateItem"):
+            # First the version, so a sweep that saw the job terminal cannot save a mark past it ...
+            self._client.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}},
+                UpdateExpression="SET #version = if_not_exists(#version, :zero) + :one",
+                ExpressionAttributeNames={"#version": _VERSION},
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
+            )
+            # ... then the mark, in case one was saved past the job before that.
             try:
                 self._client.update_item(
                     TableName=self._table,

@@ -85,6 +85,14 @@ class JobRepository(Protocol):
         """Jobs newest first, filtered by status and type, from the cursor on."""
 
 
+@dataclass(frozen=True)
+class SweepMarks:
+    """The sweeper's per-shard marks as read, with the version a save is conditional on."""
+
+    positions: Mapping[int, str]
+    version: int = 0
+
+
 class SweepIndex(Protocol):
     """What the sweeper reads: the listing index shard by shard, oldest first, and its per-shard marks.
 
@@ -101,14 +109,18 @@ class SweepIndex(Protocol):
     def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
         """The jobs that still exist, by id."""
 
-    def marks(self) -> dict[int, str]:
-        """Each shard's mark (shards without one are read from the start)."""
+    def marks(self) -> SweepMarks:
+        """Each shard's mark (shards without one are read from the start), and their version."""
 
-    def save_marks(self, before: Mapping[int, str], after: Mapping[int, str]) -> bool:
-        """Store ``after`` if the marks are still ``before``; False if someone changed them meanwhile."""
+    def save_marks(self, before: SweepMarks, after: Mapping[int, str]) -> bool:
+        """Store ``after`` if nothing changed since ``before`` was read; False otherwise."""
 
     def lower_mark(self, job_id: str) -> None:
-        """Make sure the next sweep reads ``job_id`` again (it went back to ``queued``)."""
+        """Make sure the next sweep reads ``job_id`` again (it went back to ``queued``).
+
+        Also changes the marks' version, so that a sweep that read the job before this call, and is
+        about to move the mark past it, fails to save.
+        """
 
 
 class JobQueue(Protocol):

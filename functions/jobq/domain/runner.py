@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 MAX_SQS_DELAY_SECONDS = 900
 MIN_SLOT_SECONDS = 0.5
+OUTAGE_RETRY_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -124,19 +125,27 @@ class JobRunner:
             job_type = self._registry.find(message.type)
             timeout = budget.slot(job_type.timeout_seconds if job_type else MIN_SLOT_SECONDS)
             if timeout is None:
-                self._events.released(message.job_id, 0, "no time left in this invocation")
-                return Release(0, "not started: no time left in this invocation")
-            now = self._clock.now()
+                return self._release_or_requeue(delivery, 0, "not started: no time left in this invocation")
             try:
-                job = self._repo.claim(
-                    message.job_id,
-                    now=now,
-                    lease_id=uuid.uuid4().hex,
-                    lease_expires_at=now + timedelta(seconds=timeout + self._lease_grace),
-                )
-            except ConditionFailedError as rejected:
-                return self._not_claimed(delivery, rejected.current, now)
-            return self._run(job, self._registry.find(job.type), delivery, timeout)
+                return self._claim_and_run(delivery, timeout)
+            except DependencyUnavailableError as exc:
+                # DynamoDB or SQS is down (after boto3's retries): try this message again shortly. The
+                # job's record decides what happens then; a lease taken before the outage expires.
+                _log.warning("dependency unavailable: %s", exc.message)
+                return self._release_or_requeue(delivery, OUTAGE_RETRY_SECONDS, "dependency unavailable")
+
+    def _claim_and_run(self, delivery: Delivery, timeout: float) -> Decision:
+        now = self._clock.now()
+        try:
+            job = self._repo.claim(
+                delivery.message.job_id,
+                now=now,
+                lease_id=uuid.uuid4().hex,
+                lease_expires_at=now + timedelta(seconds=timeout + self._lease_grace),
+            )
+        except ConditionFailedError as rejected:
+            return self._not_claimed(delivery, rejected.current, now)
+        return self._run(job, self._registry.find(job.type), delivery, timeout)
 
     def _not_claimed(self, delivery: Delivery, current: Job | None, now: datetime) -> Decision:
         if current is None:

@@ -8,6 +8,10 @@ Runs on a schedule. It reads the listing index shard by shard, oldest first, fro
 - ``queued``, due, and untouched for longer than ``stuck_after`` (its message was lost, e.g. the API
   died between writing the job and sending it): a fresh message.
 
+It also keeps the dead-letter queue true: a message there whose job is not ``failed`` (the job was
+recovered or retried since, e.g. a message redriven after its worker died on the last receive while
+the sweeper re-queued the job) is stale and deleted, so the DLQ alarm means a failed job.
+
 The first job of a shard that stays non-terminal holds the shard's mark, so a sweep reads the jobs of
 the recent past only, never the whole table.
 """
@@ -31,10 +35,12 @@ from jobq.domain.ports import (
     JobRepository,
     SweepIndex,
 )
+from jobq.domain.redrive import DeadLetter, DeadLetterQueue
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_LIMIT = 1000
+DEFAULT_DEAD_LETTER_LIMIT = 100
 
 
 @dataclass
@@ -47,6 +53,7 @@ class SweepReport:
     failed: int = 0
     reenqueued: int = 0
     errors: int = 0
+    stale_dead_letters: int = 0
     marks_saved: bool = False
     advanced: dict[int, str] = field(default_factory=dict)
 
@@ -63,7 +70,9 @@ class Sweeper:
         clock: Clock,
         events: JobEvents,
         stuck_after_seconds: float,
+        dead_letters: DeadLetterQueue | None = None,
         shard_limit: int = DEFAULT_SHARD_LIMIT,
+        dead_letter_limit: int = DEFAULT_DEAD_LETTER_LIMIT,
     ) -> None:
         self._repo = repository
         self._index = index
@@ -72,21 +81,51 @@ class Sweeper:
         self._events = events
         self._stuck_after = timedelta(seconds=stuck_after_seconds)
         self._shard_limit = shard_limit
+        self._dead_letters = dead_letters
+        self._dead_letter_limit = dead_letter_limit
 
     def run(self) -> SweepReport:
         """One sweep over every shard."""
         report = SweepReport()
         now = self._clock.now()
         before = self._index.marks()
-        after = dict(before)
+        after = dict(before.positions)
         for shard in range(self._index.shard_count):
-            mark = self._sweep_shard(shard, before.get(shard), now, report)
-            if mark is not None and mark != before.get(shard):
+            mark = self._sweep_shard(shard, before.positions.get(shard), now, report)
+            if mark is not None and mark != before.positions.get(shard):
                 after[shard] = mark
                 report.advanced[shard] = mark
-        if after != before:
+        if after != before.positions:
             report.marks_saved = self._index.save_marks(before, after)
+        if self._dead_letters is not None:
+            try:
+                self._clean_dead_letters(self._dead_letters, report)
+            except DependencyUnavailableError:
+                _log.exception("checking the dead-letter queue failed; the next sweep tries again")
+                report.errors += 1
         return report
+
+    def _clean_dead_letters(self, dead_letters: DeadLetterQueue, report: SweepReport) -> None:
+        """Delete DLQ messages whose job is not failed; keep the rest (SQS samples, so all are seen in time)."""
+        letters: list[DeadLetter] = []
+        while len(letters) < self._dead_letter_limit:
+            batch = dead_letters.receive(min(10, self._dead_letter_limit - len(letters)), hide_seconds=60)
+            if not batch:
+                break
+            letters.extend(batch)
+        ids = [letter.message.job_id for letter in letters if letter.message is not None]
+        jobs = self._index.get_many(ids)
+        keep: list[DeadLetter] = []
+        for letter in letters:
+            job = jobs.get(letter.message.job_id) if letter.message is not None else None
+            if job is None or job.status is JobStatus.FAILED:
+                keep.append(letter)  # a failed job, or something an operator must look at
+                continue
+            dead_letters.delete(letter)
+            report.stale_dead_letters += 1
+            with self._events.job_scope(job.job_id, job.type):
+                self._events.skipped(job.job_id, f"stale dead-letter message deleted: the job is {job.status.value}")
+        dead_letters.release(keep)
 
     def _sweep_shard(self, shard: int, mark: str | None, now: datetime, report: SweepReport) -> str | None:
         """Check the shard's jobs after ``mark``; returns the new mark."""
