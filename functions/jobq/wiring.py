@@ -107,7 +107,7 @@ def get_sweeper() -> Sweeper:
         clock=SystemClock(),
         events=get_job_events(),
         stuck_after_seconds=settings.stuck_after_seconds,
-        dead_letters=SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url),
+        dead_letters=SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url, wait_seconds=0),
     )
 
 

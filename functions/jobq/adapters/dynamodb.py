@@ -539,7 +539,14 @@ class _UpdateExpression:
 
 
 def _json(value: Any) -> AttributeValueTypeDef:
-    return {"S": json.dumps(value, separators=(",", ":"), allow_nan=False)}
+    # UTF-8 as is: escaping non-ASCII (\uXXXX) would triple the stored size of such text. Strings
+    # that are not valid Unicode (lone surrogates) cannot be stored as UTF-8 and keep their escapes.
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return {"S": text}
 
 
 def _json_model(model: JobError) -> AttributeValueTypeDef:

@@ -65,9 +65,10 @@ class SqsJobQueue:
 class SqsDeadLetterQueue:
     """The dead-letter queue, for listing and redriving."""
 
-    def __init__(self, client: SQSClient, url: str) -> None:
+    def __init__(self, client: SQSClient, url: str, *, wait_seconds: int = 1) -> None:
         self._client = client
         self._url = url
+        self._wait = wait_seconds
 
     def receive(self, max_messages: int, *, hide_seconds: int) -> list[DeadLetter]:
         with unavailable_on_failure("SQS", "ReceiveMessage"):
@@ -75,7 +76,7 @@ class SqsDeadLetterQueue:
                 QueueUrl=self._url,
                 MaxNumberOfMessages=max(1, min(10, max_messages)),
                 VisibilityTimeout=hide_seconds,
-                WaitTimeSeconds=1,
+                WaitTimeSeconds=self._wait,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
             )
         return [

@@ -6,7 +6,13 @@ import logging
 import re
 from datetime import timedelta
 
-from jobq.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidTransitionError, JobNotFoundError
+from jobq.domain.errors import (
+    ConfigurationError,
+    DependencyUnavailableError,
+    InvalidTransitionError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+)
 from jobq.domain.models import (
     JOB_ID_PATTERN,
     Job,
@@ -26,6 +32,7 @@ from jobq.domain.ports import (
     JobEvents,
     JobQueue,
     JobRepository,
+    RecordTooLargeError,
     SweepIndex,
 )
 from jobq.registry import JobRegistry
@@ -91,7 +98,10 @@ class JobService:
             updated_at=now,
             available_at=now + timedelta(seconds=request.delay_seconds),
         )
-        self._repo.insert(job)
+        try:
+            self._repo.insert(job)
+        except RecordTooLargeError:
+            raise PayloadTooLargeError("the job is too large to store; send a smaller payload") from None
         try:
             self._queue.send(JobMessage(job_id=job.job_id, type=job.type), delay_seconds=request.delay_seconds)
         except DependencyUnavailableError:

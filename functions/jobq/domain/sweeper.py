@@ -40,7 +40,7 @@ from jobq.domain.redrive import DeadLetter, DeadLetterQueue
 _log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_LIMIT = 1000
-DEFAULT_DEAD_LETTER_LIMIT = 100
+DEFAULT_DEAD_LETTER_LIMIT = 1000
 
 
 @dataclass

@@ -158,7 +158,11 @@ def build_app(service: Callable[[], JobService], max_body_bytes: Callable[[], in
     @app.get(
         "/jobs",
         summary="List jobs, newest first",
-        responses={200: _doc("A page of jobs", JobPageDocument), 400: _doc("Bad status, limit or cursor")},
+        responses={
+            200: _doc("A page of jobs", JobPageDocument),
+            400: _doc("Bad status, limit or cursor"),
+            503: _doc("Table unavailable"),
+        },
     )
     def list_jobs(
         status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
@@ -173,7 +177,7 @@ def build_app(service: Callable[[], JobService], max_body_bytes: Callable[[], in
     @app.get(
         "/jobs/<job_id>",
         summary="Read a job",
-        responses={200: _doc("The job", JobDocument), 404: _doc("No such job")},
+        responses={200: _doc("The job", JobDocument), 404: _doc("No such job"), 503: _doc("Table unavailable")},
     )
     def get_job(job_id: str) -> Response[JobDocument]:
         return _json_response(HTTPStatus.OK, service().get(job_id).to_document())
