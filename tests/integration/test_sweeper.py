@@ -166,3 +166,23 @@ def test_a_retry_during_a_sweep_makes_that_sweep_lose_its_save(aws_stack: Stack)
     index.lower_mark(job["job_id"])  # an API retry while a sweep is between reading and saving
     assert index.save_marks(before, {0: job["job_id"]}) is False
     assert index.save_marks(index.marks(), {0: job["job_id"]}) is True
+
+
+def test_a_worker_taking_over_a_lost_attempt_records_it_in_history(aws_stack: Stack, skew: Skew) -> None:
+    job = aws_stack.submit("echo", {"n": 2})
+    (message,) = aws_stack.receive()
+    now = datetime.now(UTC)
+    _repository(aws_stack).claim(
+        job["job_id"], now=now, lease_id="dead-worker", lease_expires_at=now + timedelta(seconds=60)
+    )
+    # The dead worker's message comes back (its visibility timeout ended) after the lease expired.
+    aws_stack.sqs.change_message_visibility(
+        QueueUrl=aws_stack.queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=0
+    )
+    skew.offset = timedelta(seconds=61)
+    assert aws_stack.worker(aws_stack.receive()) == {"batchItemFailures": []}
+
+    done = aws_stack.job(job["job_id"])
+    assert done["status"] == "succeeded"
+    assert done["attempts"] == 2
+    assert [(h["attempt"], h["type"], h["retryable"]) for h in done["history"]] == [(1, "WorkerLostError", True)]

@@ -75,6 +75,7 @@ class InMemoryJobRepository:
             claimed = job.model_copy(
                 update={
                     "status": JobStatus.RUNNING,
+                    "claimed_from": job.status,
                     "attempts": job.attempts + 1,
                     "lease_id": lease_id,
                     "lease_expires_at": lease_expires_at,
@@ -97,8 +98,8 @@ class InMemoryJobRepository:
                 value = getattr(change, name)
                 if value is not UNSET:
                     fields[name] = value
-            if change.append_history is not None:
-                fields["history"] = (*job.history, change.append_history)
+            if change.append_history:
+                fields["history"] = (*job.history, *change.append_history)
             if change.release_lease:
                 fields["lease_id"] = None
                 fields["lease_expires_at"] = None

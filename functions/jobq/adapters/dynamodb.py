@@ -100,8 +100,8 @@ class DynamoDBJobRepository:
                     TableName=self._table,
                     Key={KEY_ATTRIBUTE: {"S": job_id}},
                     UpdateExpression=(
-                        "SET #status = :running, #attempts = #attempts + :one, #lease_id = :lease, "
-                        "#lease_expires_at = :until, #started_at = :now_iso, #updated_at = :now_iso"
+                        "SET #claimed_from = #status, #status = :running, #attempts = #attempts + :one, "
+                        "#lease_id = :lease, #lease_expires_at = :until, #started_at = :now_iso, #updated_at = :now_iso"
                     ),
                     ConditionExpression=(
                         "#attempts < #max_attempts AND ("
@@ -110,6 +110,7 @@ class DynamoDBJobRepository:
                     ),
                     ExpressionAttributeNames={
                         "#status": "status",
+                        "#claimed_from": "claimed_from",
                         "#attempts": "attempts",
                         "#max_attempts": "max_attempts",
                         "#lease_id": "lease_id",
@@ -152,8 +153,8 @@ class DynamoDBJobRepository:
             expression.set("available_at", {"N": str(_millis(change.available_at))})
         if change.attempts is not UNSET:
             expression.set("attempts", {"N": str(change.attempts)})
-        if change.append_history is not None:
-            expression.append("history", _json_model(change.append_history))
+        if change.append_history:
+            expression.append("history", *(_json_model(entry) for entry in change.append_history))
         if change.release_lease:
             expression.remove("lease_id", "lease_expires_at")
         condition = expression.condition(expect)
@@ -480,6 +481,7 @@ def decode_job(item: Mapping[str, Any]) -> Job:
         finished_at=_parse_optional_time(text("finished_at")),
         available_at=_from_millis(int(item["available_at"]["N"])),
         lease_id=text("lease_id"),
+        claimed_from=JobStatus(claimed_from) if (claimed_from := text("claimed_from")) else None,
         lease_expires_at=None if lease_until is None else _from_millis(lease_until),
     )
 
@@ -512,10 +514,10 @@ class _UpdateExpression:
         else:
             self.set(attribute, value)
 
-    def append(self, attribute: str, element: AttributeValueTypeDef) -> None:
+    def append(self, attribute: str, *elements: AttributeValueTypeDef) -> None:
         name = self._name(attribute)
         empty = self._value({"L": []})
-        self._sets.append(f"{name} = list_append(if_not_exists({name}, {empty}), {self._value({'L': [element]})})")
+        self._sets.append(f"{name} = list_append(if_not_exists({name}, {empty}), {self._value({'L': list(elements)})})")
 
     def remove(self, *attributes: str) -> None:
         self._removes.extend(self._name(attribute) for attribute in attributes)

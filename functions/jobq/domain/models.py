@@ -86,6 +86,8 @@ class Job(BaseModel):
     available_at: Timestamp
     lease_id: str | None = None
     lease_expires_at: Timestamp | None = None
+    claimed_from: JobStatus | None = None
+    """The status the latest claim found: ``running`` means it took over from a worker that was lost."""
 
     @property
     def status_url(self) -> str:

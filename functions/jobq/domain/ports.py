@@ -41,7 +41,7 @@ class JobChange:
     at: datetime
     result: Any | _Unset = UNSET
     error: JobError | _Unset | None = UNSET
-    append_history: AttemptFailure | None = None
+    append_history: tuple[AttemptFailure, ...] = ()
     finished_at: datetime | _Unset | None = UNSET
     available_at: datetime | _Unset = UNSET
     attempts: int | _Unset = UNSET

@@ -241,7 +241,13 @@ class JobRunner:
 
     def _succeed(self, job: Job, result: Any, now: datetime, duration_ms: float) -> Decision:
         change = JobChange(
-            status=JobStatus.SUCCEEDED, at=now, result=result, error=None, finished_at=now, release_lease=True
+            status=JobStatus.SUCCEEDED,
+            at=now,
+            result=result,
+            error=None,
+            finished_at=now,
+            release_lease=True,
+            append_history=_lost_attempt(job),
         )
         try:
             done = self._repo.update(job.job_id, change, expect=self._holding(job))
@@ -270,7 +276,7 @@ class JobRunner:
             status=JobStatus.QUEUED,
             at=now,
             error=error,
-            append_history=_history_entry(job, error, now),
+            append_history=(*_lost_attempt(job), _history_entry(job, error, now)),
             available_at=now + timedelta(seconds=delay),
             release_lease=True,
         )
@@ -293,7 +299,7 @@ class JobRunner:
             status=JobStatus.FAILED,
             at=now,
             error=error,
-            append_history=_history_entry(job, error, now),
+            append_history=(*(() if expect else _lost_attempt(job)), _history_entry(job, error, now)),
             finished_at=now,
             release_lease=True,
         )
@@ -344,6 +350,23 @@ class JobRunner:
 def _history_entry(job: Job, error: JobError, now: datetime) -> AttemptFailure:
     return AttemptFailure(
         type=error.type, message=error.message, retryable=error.retryable, attempt=job.attempts, at=now
+    )
+
+
+def _lost_attempt(job: Job) -> tuple[AttemptFailure, ...]:
+    """The attempt before this one, when this claim took the job over from a worker that was lost."""
+    if job.claimed_from is not JobStatus.RUNNING or job.attempts < 2:
+        return ()
+    lost = job.attempts - 1
+    return (
+        AttemptFailure(
+            type="WorkerLostError",
+            message=f"attempt {lost} of {job.max_attempts} did not finish: its lease expired "
+            "(the worker crashed or timed out)",
+            retryable=True,
+            attempt=lost,
+            at=job.started_at or job.updated_at,
+        ),
     )
 
 

@@ -177,7 +177,7 @@ class Sweeper:
             status=JobStatus.QUEUED if retry else JobStatus.FAILED,
             at=now,
             error=error,
-            append_history=history,
+            append_history=(history,),
             available_at=now if retry else UNSET,
             finished_at=UNSET if retry else now,
             release_lease=True,
