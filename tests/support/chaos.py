@@ -221,7 +221,6 @@ class Harness:
 
         self.faults.attach(aws.dynamodb_client(), aws.sqs_client(), self.stack.sqs)
         events = get_job_events()
-        logging.getLogger("jobq").setLevel(logging.CRITICAL)
         original = events.succeeded
 
         def count_success(job: Any, duration_ms: float) -> None:
@@ -445,10 +444,16 @@ def chaos_stack(clock: SimulatedTime) -> Iterator[Stack]:
 def run_chaos(jobs: int, seed: int, rates: Rates | None = None) -> Result:
     """One chaos run; returns its result (``result.line()`` is the summary)."""
     clock = SimulatedTime()
+    jobq_logger = logging.getLogger("jobq")
     with chaos_stack(clock) as stack, contextlib.redirect_stdout(io.StringIO()):
         harness = Harness(stack, random.Random(seed), rates or Rates(), clock)
         harness.install()
-        result = harness.run(jobs)
+        level = jobq_logger.level  # as Powertools configured it
+        jobq_logger.setLevel(logging.CRITICAL)
+        try:
+            result = harness.run(jobs)
+        finally:
+            jobq_logger.setLevel(level)
     result.documents = harness.documents
     return result
 
