@@ -372,7 +372,7 @@ class Harness:
         # A receive after the last one moves exhausted messages to the DLQ (the redrive happens on receive);
         # the sweep after it removes DLQ messages whose jobs were recovered meanwhile.
         self.stack.receive()
-        self.sweep()
+        self.tick(600)
 
     def _visible(self) -> bool:
         attributes = self.stack.sqs.get_queue_attributes(

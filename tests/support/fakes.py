@@ -287,3 +287,34 @@ class InMemorySweepIndex:
         shard = self._shard_of(job_id)
         if shard in self.stored and self.stored[shard] > job_id[:-1]:
             self.stored[shard] = job_id[:-1]
+
+
+class FakeDeadLetterQueue:
+    """DeadLetterQueue in a list; ``hidden`` holds what a receive took until it is released or deleted."""
+
+    def __init__(self) -> None:
+        from jobq.domain.redrive import DeadLetter
+
+        self._make = DeadLetter
+        self.visible: list[Any] = []
+        self.hidden: list[Any] = []
+        self.deleted: list[Any] = []
+        self._counter = 0
+
+    def add(self, body: str) -> None:
+        self._counter += 1
+        self.visible.append(self._make(message_id=f"m{self._counter}", receipt_handle=f"r{self._counter}", body=body))
+
+    def receive(self, max_messages: int, *, hide_seconds: int) -> list[Any]:
+        taken, self.visible = self.visible[:max_messages], self.visible[max_messages:]
+        self.hidden.extend(taken)
+        return taken
+
+    def delete(self, letter: Any) -> None:
+        self.hidden.remove(letter)
+        self.deleted.append(letter)
+
+    def release(self, letters: Any) -> None:
+        for letter in letters:
+            self.hidden.remove(letter)
+            self.visible.append(letter)

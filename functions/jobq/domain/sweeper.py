@@ -41,6 +41,7 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_LIMIT = 1000
 DEFAULT_DEAD_LETTER_LIMIT = 1000
+DEFAULT_DEAD_LETTER_INTERVAL_SECONDS = 300
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Sweeper:
         dead_letters: DeadLetterQueue | None = None,
         shard_limit: int = DEFAULT_SHARD_LIMIT,
         dead_letter_limit: int = DEFAULT_DEAD_LETTER_LIMIT,
+        dead_letter_interval_seconds: float = DEFAULT_DEAD_LETTER_INTERVAL_SECONDS,
     ) -> None:
         self._repo = repository
         self._index = index
@@ -83,6 +85,8 @@ class Sweeper:
         self._shard_limit = shard_limit
         self._dead_letters = dead_letters
         self._dead_letter_limit = dead_letter_limit
+        self._dead_letter_interval = timedelta(seconds=dead_letter_interval_seconds)
+        self._last_dead_letter_check: datetime | None = None
 
     def run(self) -> SweepReport:
         """One sweep over every shard."""
@@ -97,13 +101,21 @@ class Sweeper:
                 report.advanced[shard] = mark
         if after != before.positions:
             report.marks_saved = self._index.save_marks(before, after)
-        if self._dead_letters is not None:
+        if self._dead_letters is not None and self._dead_letters_due(now):
             try:
                 self._clean_dead_letters(self._dead_letters, report)
             except DependencyUnavailableError:
                 _log.exception("checking the dead-letter queue failed; the next sweep tries again")
                 report.errors += 1
         return report
+
+    def _dead_letters_due(self, now: datetime) -> bool:
+        """At most every ``dead_letter_interval``: reading a long DLQ every minute would cost more than it finds."""
+        last = self._last_dead_letter_check
+        if last is not None and now - last < self._dead_letter_interval:
+            return False
+        self._last_dead_letter_check = now
+        return True
 
     def _clean_dead_letters(self, dead_letters: DeadLetterQueue, report: SweepReport) -> None:
         """Delete DLQ messages whose job is not failed; keep the rest (SQS samples, so all are seen in time)."""
