@@ -114,6 +114,7 @@ class Result:
     rounds: int = 0
     seconds: float = 0.0
     recovered: int = 0
+    settle_rounds: int = 0
     stale_dead_letters_removed: int = 0
     documents: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -362,10 +363,11 @@ class Harness:
     def settle(self, max_rounds: int = 400) -> None:
         """No more faults: let time run until nothing is left to do."""
         for _ in range(max_rounds):
+            self.result.settle_rounds += 1
             if not self._active() and self.stack.queue_depth(self.stack.queue_url) == 0:
                 break
             for _ in range(20):
-                if not self.stack.receive(max_messages=1) and not self._visible():
+                if not self._visible():
                     break
                 self.work()
             self.tick(600)  # visibility timeouts (5400 s), leases, backoffs and the sweeper's bound pass
@@ -469,7 +471,7 @@ def main() -> None:
     print(f"statuses: {dict(result.statuses)} accepted={result.accepted} rejected(503)={result.rejected}")
     print(
         f"sweeper: recovered={result.recovered} stale_dlq_removed={result.stale_dead_letters_removed} "
-        f"rounds={result.rounds} seconds={result.seconds:.1f}"
+        f"rounds={result.rounds} settle_rounds={result.settle_rounds} seconds={result.seconds:.1f}"
     )
     if not result.ok:
         for job_id in {*result.wrong_result, *result.stray_dead_letters, *result.stuck, *result.failed_without_error}:
