@@ -13,7 +13,7 @@ delays, backoffs, leases and the sweeper's bound all pass without waiting. Fault
 - Lambda timeouts: invocations with almost no time left, and job types that run past their timeout.
 
 At the end every fault stops, time runs on until the queue is quiet, and the invariants are checked.
-``python -m tests.support.chaos --jobs 5000 --seed 7`` (``make chaos``) runs a longer one.
+``python -m tests.support.chaos --jobs 2000 --seed 7`` (``make chaos``) runs a longer one.
 """
 
 from __future__ import annotations
@@ -462,7 +462,7 @@ def run_chaos(jobs: int, seed: int, rates: Rates | None = None) -> Result:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="fault-injection run of jobq's real handlers on moto")
-    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     result = run_chaos(args.jobs, args.seed)
