@@ -350,7 +350,7 @@ class Harness:
             for _ in range(min(wave, jobs - submitted)):
                 self.submit(submitted)
                 submitted += 1
-            for _ in range(self.rng.randint(2, 6)):
+            for _ in range(self.rng.randint(5, 8)):  # the workers keep up with the submissions, mostly
                 self.work()
                 self.tick(self.rng.choice([0, 1, 5, 20, 60]))
             self.result.rounds += 1
@@ -366,7 +366,7 @@ class Harness:
             self.result.settle_rounds += 1
             if not self._active() and self.stack.queue_depth(self.stack.queue_url) == 0:
                 break
-            for _ in range(20):
+            for _ in range(1000):
                 if not self._visible():
                     break
                 self.work()
