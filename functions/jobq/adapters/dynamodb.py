@@ -230,15 +230,24 @@ class DynamoDBJobRepository:
         return JobPage(items=tuple(items), next_cursor=next_cursor)
 
     def _query_shard(
-        self, shard: str, before: str | None, limit: int, job_type: str | None
+        self,
+        shard: str,
+        bound: str | None,
+        limit: int,
+        job_type: str | None = None,
+        *,
+        newest_first: bool = True,
     ) -> tuple[list[str], str | None]:
-        """One page of a shard, newest first: the job ids and where the next page starts (None: end)."""
+        """One page of a shard beyond ``bound`` (older ids if newest first, else newer ones).
+
+        Returns the job ids and the bound of the next page (None: the shard ends here).
+        """
         key_condition = "#shard = :shard"
         values: dict[str, AttributeValueTypeDef] = {":shard": {"S": shard}}
         names = {"#shard": LIST_SHARD_ATTRIBUTE}
-        if before is not None:
-            key_condition += " AND #sk < :before"
-            values[":before"] = {"S": before}
+        if bound is not None:
+            key_condition += f" AND #sk {'<' if newest_first else '>'} :bound"
+            values[":bound"] = {"S": bound}
             names["#sk"] = LIST_SORT_ATTRIBUTE
         extra: dict[str, Any] = {}
         if job_type is not None:
@@ -252,7 +261,7 @@ class DynamoDBJobRepository:
                 KeyConditionExpression=key_condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ScanIndexForward=False,
+                ScanIndexForward=not newest_first,
                 Limit=limit,
                 **extra,
             )
@@ -597,31 +606,14 @@ class DynamoDBSweepIndex:
         return self._repo._shards
 
     def scan_shard(self, shard: int, *, after: str | None, limit: int) -> list[str]:
-        names = {"#shard": LIST_SHARD_ATTRIBUTE}
-        values: dict[str, AttributeValueTypeDef] = {":shard": {"S": f"{shard:02d}"}}
-        condition = "#shard = :shard"
-        if after is not None:
-            condition += " AND #sk > :after"
-            names["#sk"] = LIST_SORT_ATTRIBUTE
-            values[":after"] = {"S": after}
         ids: list[str] = []
-        start: dict[str, Any] | None = None
+        bound = after
         while len(ids) < limit:
-            extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
-            with unavailable_on_failure("DynamoDB", "Query"):
-                response = self._client.query(
-                    TableName=self._table,
-                    IndexName=LIST_INDEX,
-                    KeyConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                    ScanIndexForward=True,
-                    Limit=min(1000, limit - len(ids)),
-                    **extra,
-                )
-            ids.extend(item[LIST_SORT_ATTRIBUTE]["S"] for item in response.get("Items", []))
-            start = cast("dict[str, Any] | None", response.get("LastEvaluatedKey"))
-            if not start:
+            page, bound = self._repo._query_shard(
+                f"{shard:02d}", bound, min(1000, limit - len(ids)), newest_first=False
+            )
+            ids.extend(page)
+            if bound is None:
                 break
         return ids
 
