@@ -64,6 +64,21 @@ class AttemptFailure(JobError):
     attempt: int
     at: Timestamp
 
+    @classmethod
+    def of(cls, error: JobError, *, attempt: int, at: datetime) -> AttemptFailure:
+        """``error`` as the history entry of ``attempt``."""
+        return cls(type=error.type, message=error.message, retryable=error.retryable, attempt=attempt, at=at)
+
+
+def worker_lost(attempt: int, max_attempts: int, *, retryable: bool) -> JobError:
+    """The error of an attempt whose worker crashed or timed out before it recorded an outcome."""
+    return JobError(
+        type="WorkerLostError",
+        message=f"attempt {attempt} of {max_attempts} did not finish: its lease expired "
+        "(the worker crashed or timed out)",
+        retryable=retryable,
+    )
+
 
 class Job(BaseModel):
     """A job as stored. ``lease_*`` and ``available_at`` are worker bookkeeping, not API fields."""

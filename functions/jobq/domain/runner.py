@@ -21,7 +21,7 @@ from jobq.domain.errors import (
     JobTimeoutError,
     NonRetryableError,
 )
-from jobq.domain.models import AttemptFailure, Delivery, Job, JobError, JobStatus
+from jobq.domain.models import AttemptFailure, Delivery, Job, JobError, JobStatus, worker_lost
 from jobq.domain.ports import (
     Clock,
     ConditionFailedError,
@@ -168,12 +168,7 @@ class JobRunner:
         # Not claimable although due: no attempt is left. For a running job, the last attempt was
         # lost mid-run (the worker crashed or timed out before its lease expired).
         if current.status is JobStatus.RUNNING:
-            error = JobError(
-                type="WorkerLostError",
-                message=f"attempt {current.attempts} of {current.max_attempts} did not finish "
-                "(the worker crashed or timed out)",
-                retryable=False,
-            )
+            error = worker_lost(current.attempts, current.max_attempts, retryable=False)
             expect = self._holding(current)
         else:
             error = JobError(
@@ -348,9 +343,7 @@ class JobRunner:
 
 
 def _history_entry(job: Job, error: JobError, now: datetime) -> AttemptFailure:
-    return AttemptFailure(
-        type=error.type, message=error.message, retryable=error.retryable, attempt=job.attempts, at=now
-    )
+    return AttemptFailure.of(error, attempt=job.attempts, at=now)
 
 
 def _lost_attempt(job: Job) -> tuple[AttemptFailure, ...]:
@@ -358,16 +351,8 @@ def _lost_attempt(job: Job) -> tuple[AttemptFailure, ...]:
     if job.claimed_from is not JobStatus.RUNNING or job.attempts < 2:
         return ()
     lost = job.attempts - 1
-    return (
-        AttemptFailure(
-            type="WorkerLostError",
-            message=f"attempt {lost} of {job.max_attempts} did not finish: its lease expired "
-            "(the worker crashed or timed out)",
-            retryable=True,
-            attempt=lost,
-            at=job.started_at or job.updated_at,
-        ),
-    )
+    error = worker_lost(lost, job.max_attempts, retryable=True)
+    return (AttemptFailure.of(error, attempt=lost, at=job.started_at or job.updated_at),)
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:

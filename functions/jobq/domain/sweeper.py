@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from jobq.domain.errors import DependencyUnavailableError
-from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobStatus
+from jobq.domain.models import AttemptFailure, Job, JobMessage, JobStatus, worker_lost
 from jobq.domain.ports import (
     UNSET,
     Clock,
@@ -176,15 +176,8 @@ class Sweeper:
 
     def _recover_lost(self, job: Job, now: datetime, report: SweepReport) -> Job:
         retry = job.attempts < job.max_attempts
-        error = JobError(
-            type="WorkerLostError",
-            message=f"attempt {job.attempts} of {job.max_attempts} did not finish: its lease expired "
-            "(the worker crashed or timed out)",
-            retryable=retry,
-        )
-        history = AttemptFailure(
-            type=error.type, message=error.message, retryable=error.retryable, attempt=job.attempts, at=now
-        )
+        error = worker_lost(job.attempts, job.max_attempts, retryable=retry)
+        history = AttemptFailure.of(error, attempt=job.attempts, at=now)
         change = JobChange(
             status=JobStatus.QUEUED if retry else JobStatus.FAILED,
             at=now,
