@@ -46,6 +46,17 @@ class DeadLetterQueue(Protocol):
         """Make messages visible again at once."""
 
 
+def receive_all(dead_letters: DeadLetterQueue, *, limit: int, hide_seconds: int) -> list[DeadLetter]:
+    """Up to ``limit`` messages, ten per receive, each hidden until released or deleted."""
+    letters: list[DeadLetter] = []
+    while len(letters) < limit:
+        batch = dead_letters.receive(min(10, limit - len(letters)), hide_seconds=hide_seconds)
+        if not batch:
+            break
+        letters.extend(batch)
+    return letters
+
+
 @dataclass(frozen=True)
 class DeadLetterView:
     """A dead-lettered message and the job it belongs to (None: unreadable body or no such job)."""
@@ -74,13 +85,7 @@ class Redriver:
         self._max = max_messages
 
     def _drain(self) -> list[DeadLetter]:
-        letters: list[DeadLetter] = []
-        while len(letters) < self._max:
-            batch = self._dlq.receive(min(10, self._max - len(letters)), hide_seconds=self.HIDE_SECONDS)
-            if not batch:
-                break
-            letters.extend(batch)
-        return letters
+        return receive_all(self._dlq, limit=self._max, hide_seconds=self.HIDE_SECONDS)
 
     def _job(self, letter: DeadLetter) -> Job | None:
         message = letter.message

@@ -35,7 +35,7 @@ from jobq.domain.ports import (
     JobRepository,
     SweepIndex,
 )
-from jobq.domain.redrive import DeadLetter, DeadLetterQueue
+from jobq.domain.redrive import DeadLetter, DeadLetterQueue, receive_all
 
 _log = logging.getLogger(__name__)
 
@@ -119,12 +119,7 @@ class Sweeper:
 
     def _clean_dead_letters(self, dead_letters: DeadLetterQueue, report: SweepReport) -> None:
         """Delete DLQ messages whose job is not failed; keep the rest (SQS samples, so all are seen in time)."""
-        letters: list[DeadLetter] = []
-        while len(letters) < self._dead_letter_limit:
-            batch = dead_letters.receive(min(10, self._dead_letter_limit - len(letters)), hide_seconds=60)
-            if not batch:
-                break
-            letters.extend(batch)
+        letters = receive_all(dead_letters, limit=self._dead_letter_limit, hide_seconds=60)
         ids = [letter.message.job_id for letter in letters if letter.message is not None]
         jobs = self._index.get_many(ids)
         keep: list[DeadLetter] = []
