@@ -46,20 +46,25 @@ class SqsJobQueue:
 
     def change_visibility(self, changes: Sequence[VisibilityChange]) -> int:
         """Apply visibility changes in batches of ten; returns how many SQS refused."""
-        refused = 0
-        for start in range(0, len(changes), _BATCH):
-            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
-                {
-                    "Id": str(index),
-                    "ReceiptHandle": change.receipt_handle,
-                    "VisibilityTimeout": max(0, min(change.seconds, MAX_VISIBILITY_SECONDS)),
-                }
-                for index, change in enumerate(changes[start : start + _BATCH])
-            ]
-            with unavailable_on_failure("SQS", "ChangeMessageVisibilityBatch"):
-                response = self._client.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
-            refused += len(response.get("Failed", []))
-        return refused
+        return change_visibility(self._client, self._queue_url, changes)
+
+
+def change_visibility(client: SQSClient, queue_url: str, changes: Sequence[VisibilityChange]) -> int:
+    """ChangeMessageVisibilityBatch, ten at a time; returns how many changes SQS refused."""
+    refused = 0
+    for start in range(0, len(changes), _BATCH):
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+            {
+                "Id": str(index),
+                "ReceiptHandle": change.receipt_handle,
+                "VisibilityTimeout": max(0, min(change.seconds, MAX_VISIBILITY_SECONDS)),
+            }
+            for index, change in enumerate(changes[start : start + _BATCH])
+        ]
+        with unavailable_on_failure("SQS", "ChangeMessageVisibilityBatch"):
+            response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        refused += len(response.get("Failed", []))
+    return refused
 
 
 class SqsDeadLetterQueue:
@@ -94,13 +99,4 @@ class SqsDeadLetterQueue:
             self._client.delete_message(QueueUrl=self._url, ReceiptHandle=letter.receipt_handle)
 
     def release(self, letters: Sequence[DeadLetter]) -> None:
-        for start in range(0, len(letters), _BATCH):
-            chunk = letters[start : start + _BATCH]
-            with unavailable_on_failure("SQS", "ChangeMessageVisibilityBatch"):
-                self._client.change_message_visibility_batch(
-                    QueueUrl=self._url,
-                    Entries=[
-                        {"Id": str(n), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
-                        for n, letter in enumerate(chunk)
-                    ],
-                )
+        change_visibility(self._client, self._url, [VisibilityChange(letter.receipt_handle, 0) for letter in letters])
