@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 from jobq import observability, settings
 from jobq.adapters import aws
 from jobq.adapters.aws import dynamodb_client, sqs_client
 from jobq.adapters.dynamodb import DynamoDBJobRepository, DynamoDBSweepIndex
-from jobq.adapters.idempotency import PowertoolsIdempotencyStore
 from jobq.adapters.sqs import SqsDeadLetterQueue, SqsJobQueue
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
@@ -20,6 +20,9 @@ from jobq.observability import get_job_events
 from jobq.registry import JobRegistry
 from jobq.settings import Settings, get_api_settings, get_settings, get_sweeper_settings
 from jobq.timeouts import call_with_time_limit
+
+if TYPE_CHECKING:
+    from jobq.adapters.idempotency import PowertoolsIdempotencyStore
 
 
 class SystemClock:
@@ -54,6 +57,8 @@ def get_queue() -> SqsJobQueue:
 @cache
 def get_idempotency_store() -> PowertoolsIdempotencyStore:
     """Idempotency-Key records (Powertools idempotency on IdempotencyTable)."""
+    from jobq.adapters.idempotency import PowertoolsIdempotencyStore  # the API's alone: not in others' cold start
+
     settings = get_api_settings()
     return PowertoolsIdempotencyStore(
         dynamodb_client(),
