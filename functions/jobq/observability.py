@@ -48,6 +48,17 @@ def traced(handler: F) -> F:
     return cast("F", tracer.capture_lambda_handler(handler))
 
 
+def instrument(handler: F, *, correlation_id_path: str | None = None) -> F:
+    """A Lambda handler with the Powertools stack every jobq function uses: tracer, logger context, metrics."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    logged = get_logger().inject_lambda_context(
+        get_metrics().log_metrics(handler), correlation_id_path=correlation_id_path
+    )
+    return traced(cast("F", logged))
+
+
 class PowertoolsJobEvents:
     """Lifecycle events as structured log lines and EMF metrics."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import binascii
 import json
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
 from http import HTTPStatus
@@ -26,7 +25,7 @@ from jobq import __version__
 from jobq.domain import errors
 from jobq.domain.models import JobDocument, JobPageDocument, JobStatus, ListQuery, SubmitJobRequest
 from jobq.domain.service import JobService
-from jobq.observability import get_logger, get_metrics, traced
+from jobq.observability import get_logger, instrument
 from jobq.settings import get_api_settings
 from jobq.wiring import get_idempotency_store, get_job_service
 
@@ -286,19 +285,13 @@ def treat_body_as_json(event: Mapping[str, Any]) -> dict[str, Any]:
 
 @cache
 def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
     app = build_app(get_job_service, lambda: get_api_settings().max_body_bytes)
-    logger = get_logger()
-    metrics = get_metrics()
 
-    @traced
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @metrics.log_metrics
     def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         get_idempotency_store().register_lambda_context(context)
         return app.resolve(treat_body_as_json(event), context)
 
-    return handle
+    return instrument(handle, correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 
 
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:

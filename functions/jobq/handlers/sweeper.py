@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from jobq.observability import get_logger, get_metrics, traced
+from jobq.observability import get_logger, instrument
 from jobq.wiring import get_sweeper
 
 if TYPE_CHECKING:
@@ -17,21 +16,16 @@ if TYPE_CHECKING:
 
 @cache
 def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
     sweeper = get_sweeper()
     logger = get_logger()
-    metrics = get_metrics()
 
-    @traced
-    @logger.inject_lambda_context
-    @metrics.log_metrics
     def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         report = sweeper.run()
         summary = {key: value for key, value in asdict(report).items() if key != "advanced"}
         logger.info("sweep finished", extra=summary)
         return summary
 
-    return handle
+    return instrument(handle)
 
 
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:

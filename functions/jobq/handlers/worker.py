@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from jobq.adapters.sqs import VisibilityChange
 from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import Delivery, JobMessage
 from jobq.domain.runner import Release, TimeBudget
-from jobq.observability import get_logger, get_metrics, traced
+from jobq.observability import get_logger, instrument
 from jobq.wiring import get_job_runner, get_queue
 
 if TYPE_CHECKING:
@@ -36,15 +35,10 @@ def parse_delivery(record: SQSRecord) -> Delivery:
 
 @cache
 def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
     runner = get_job_runner()
     queue = get_queue()
     logger = get_logger()
-    metrics = get_metrics()
 
-    @traced
-    @logger.inject_lambda_context
-    @metrics.log_metrics
     def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         # One processor per invocation: its state is per batch (and Lambda runs one invocation at a time).
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -78,7 +72,7 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
                     logger.warning("SQS refused visibility changes", extra={"refused": refused})
         return dict(processor.response())
 
-    return handle
+    return instrument(handle)
 
 
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
