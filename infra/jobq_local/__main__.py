@@ -20,7 +20,6 @@ from pathlib import Path
 DEFAULT_API_PORT = 3000  # what `sam local start-api` uses
 DEFAULT_EMULATOR_PORT = 4566  # what awslocal and localstack-client expect
 HOST = "127.0.0.1"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
@@ -132,11 +132,6 @@ def http_api_event(
         event["body"] = body
         event["isBase64Encoded"] = False
     return event
-
-
-def request_path(path: str, parameters: Mapping[str, str]) -> str:
-    """``/jobs/{job_id}`` with ``parameters`` filled in (URL-quoted)."""
-    return re.sub(r"\{([A-Za-z0-9_]+)\}", lambda m: quote(parameters[m.group(1)], safe=""), path)
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,11 @@ from typing import Any
 
 import pytest
 
-from jobq_local.runtime import (
-    LocalFunction,
-    SqsEventSourceMapping,
-    api_routes,
-    merged_environment,
-    rate_seconds,
-    schedules,
-    sqs_mappings,
-)
+from jobq_local.event_source_mapping import SqsEventSourceMapping, sqs_mappings
+from jobq_local.functions import LocalFunction
+from jobq_local.http_api import api_routes
+from jobq_local.runtime import merged_environment
+from jobq_local.schedules import rate_seconds, schedules
 from jobq_local.template import TemplateError
 from tests.support.stack import Stack
 
@@ -25,7 +21,7 @@ class ScriptedFunction(LocalFunction):
 
     def __init__(self, stack: Stack, respond: Callable[[dict[str, Any]], Any], timeout: int = 900) -> None:
         spec = stack.template.function("WorkerFunction")
-        super().__init__(spec, {}, "us-east-1", "123456789012")
+        super().__init__(spec, "us-east-1", "123456789012")
         self.respond = respond
         self.events: list[dict[str, Any]] = []
         self.remaining: list[int] = []
@@ -119,10 +115,10 @@ def test_empty_responses_mean_the_whole_batch_succeeded(aws_stack: Stack, respon
 
 def test_pollers_deliver_batches_to_the_real_worker(aws_stack: Stack) -> None:
     jobs = [aws_stack.submit("echo", {"n": n}) for n in range(5)]
-    from jobq_local.runtime import LocalFunction as RealFunction
+    from jobq_local.functions import LocalFunction as RealFunction
 
     spec = aws_stack.template.function("WorkerFunction")
-    function = RealFunction(spec, aws_stack.environment, "us-east-1", "123456789012")
+    function = RealFunction(spec, "us-east-1", "123456789012")
     mapping = _mapping(aws_stack, function)
     mapping.start()
     try:

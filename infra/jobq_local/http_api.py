@@ -1,0 +1,120 @@
+"""The template's HttpApi routes on 127.0.0.1: each request becomes a payload 2.0 event for its function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from jobq_local.events import Route, find_route, http_api_event
+from jobq_local.functions import LocalFunction
+from jobq_local.template import Template
+
+_log = logging.getLogger("jobq_local")
+
+
+def api_routes(template: Template, functions: Mapping[str, LocalFunction]) -> dict[Route, LocalFunction]:
+    """Every HttpApi event of every function."""
+    routes: dict[Route, LocalFunction] = {}
+    for spec in template.functions():
+        for event in spec.events:
+            if event.type == "HttpApi":
+                method = template.resolve(event.properties.get("Method", "ANY"))
+                route = Route(str(method).upper(), str(template.resolve(event.properties.get("Path", "/"))))
+                routes[route] = functions[spec.logical_id]
+    return routes
+
+
+class HttpApiServer:
+    """Serves the template's HttpApi routes on 127.0.0.1, one payload 2.0 event per request."""
+
+    def __init__(self, routes: Mapping[Route, LocalFunction], host: str, port: int) -> None:
+        self.routes = dict(routes)
+        # One execution environment per function: Lambda never runs two invocations in one environment.
+        self._environments = {function.name: threading.Lock() for function in self.routes.values()}
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[int, Any, bytes]:
+        """Status, headers and body for one request, as API Gateway would answer it."""
+        parts = urlsplit(target)
+        found = find_route(self.routes, method, parts.path)
+        if found is None:
+            return 404, {"content-type": "application/json"}, b'{"message":"Not Found"}'
+        route, parameters = found
+        function = self.routes[route]
+        event = http_api_event(
+            method, parts.path, query=parts.query, headers=headers, body=body, route=route, path_parameters=parameters
+        )
+        try:
+            with self._environments[function.name]:
+                response = function.invoke(event)
+        except Exception:  # noqa: BLE001 - a function error is API Gateway's 500, as in AWS
+            _log.exception("%s raised; API Gateway answers 500", function.name)
+            return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+        return _proxy_response(response)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "jobq-local"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = dict(self.headers.items())
+                status, response_headers, payload = api.dispatch(self.command, self.path, headers, body)
+                self.send_response(status)
+                for name, value in response_headers.items():
+                    if isinstance(value, list):
+                        for item in value:
+                            self.send_header(name, item)
+                    else:
+                        self.send_header(name, str(value))
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                _log.debug("http: " + format, *args)
+
+        return RequestHandler
+
+
+def _proxy_response(response: Any) -> tuple[int, dict[str, Any], bytes]:
+    """Lambda's payload 2.0 response to HTTP, including API Gateway's rules for a bare return value."""
+    import base64
+
+    if not isinstance(response, dict) or "statusCode" not in response:
+        body = json.dumps(response).encode()
+        return 200, {"content-type": "application/json"}, body
+    headers: dict[str, Any] = {str(k).lower(): v for k, v in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[str(name).lower()] = values
+    if response.get("cookies"):
+        headers["set-cookie"] = list(response["cookies"])
+    raw = response.get("body") or ""
+    payload = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
+    return int(response["statusCode"]), headers, payload
