@@ -1,7 +1,7 @@
 """``jobq``: operate a jobq deployment from a terminal (``jobq dlq list``, ``jobq dlq redrive [--job ID]``).
 
 Where the resources are: ``--local`` (the local runtime's state file, written by ``make run``), ``--stack NAME``
-(a deployed CloudFormation stack's outputs), or else the functions' own environment variables
+(the environment of the deployed stack's worker function), or else the functions' own environment variables
 (JOBS_TABLE_NAME, JOBS_QUEUE_URL, JOBS_DLQ_URL, JOBQ_*).
 """
 
@@ -12,12 +12,11 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jobq.domain.models import Job
+    from jobq.domain.redrive import DeadLetterView, Redriver
 
 LOCAL_STATE_FILE = ".jobq-local.json"
 
@@ -40,74 +39,25 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _stack_environment(stack: str) -> dict[str, str]:
+    """The environment the stack's deployed worker function runs with: no defaults, no copies of the template."""
     import boto3
 
-    description = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in description.get("Parameters", [])}
-    return {
-        "JOBS_TABLE_NAME": outputs["JobsTableName"],
-        "JOBS_QUEUE_URL": outputs["JobsQueueUrl"],
-        "JOBS_DLQ_URL": outputs["JobsDeadLetterQueueUrl"],
-        "JOBQ_MAX_ATTEMPTS": parameters.get("MaxAttempts", "5"),
-        "JOBQ_JOB_TTL_DAYS": parameters.get("JobTtlDays", "30"),
-        "JOBQ_RETRY_BASE_SECONDS": parameters.get("RetryBaseSeconds", "5"),
-        "JOBQ_RETRY_MAX_SECONDS": parameters.get("RetryMaxSeconds", "600"),
-        "JOBQ_LIST_SHARDS": "16",
-    }
+    session = boto3.session.Session()
+    resources = session.client("cloudformation").describe_stack_resources(StackName=stack)["StackResources"]
+    worker = next((r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "WorkerFunction"), None)
+    if worker is None:
+        raise SystemExit(f"jobq: stack {stack} has no WorkerFunction; is it a jobq stack?")
+    configuration = session.client("lambda").get_function_configuration(FunctionName=worker)
+    return dict(configuration.get("Environment", {}).get("Variables", {}))
 
 
-def _redriver(environment: Mapping[str, str]) -> Any:
+def _redriver(environment: Mapping[str, str]) -> Redriver:
     from jobq import wiring
-    from jobq.adapters.aws import dynamodb_client, sqs_client
-    from jobq.adapters.dynamodb import DynamoDBJobRepository, DynamoDBSweepIndex
-    from jobq.adapters.sqs import SqsDeadLetterQueue, SqsJobQueue
-    from jobq.domain.redrive import Redriver
-    from jobq.domain.service import JobService
+    from jobq.domain.ports import JobEvents
     from jobq.settings import Settings, load
 
-    settings = load(Settings, environment)
-    repository = DynamoDBJobRepository(
-        dynamodb_client(), settings.jobs_table_name, ttl_days=settings.job_ttl_days, shards=settings.list_shards
-    )
-    service = JobService(
-        repository=repository,
-        queue=SqsJobQueue(sqs_client(), settings.jobs_queue_url, settings.jobs_dlq_url),
-        registry=wiring.get_registry(),
-        clock=wiring.SystemClock(),
-        events=_QuietEvents(),
-        max_attempts=settings.max_attempts,
-        list_shards=settings.list_shards,
-        sweep_index=DynamoDBSweepIndex(repository),
-    )
-    return Redriver(service=service, dead_letters=SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url))
-
-
-class _QuietEvents:
-    """The CLI reports outcomes itself; lifecycle events go nowhere."""
-
-    def job_scope(self, job_id: str, job_type: str) -> AbstractContextManager[None]:
-        return nullcontext()
-
-    def submitted(self, job: Job) -> None: ...
-
-    def started(self, job: Job) -> None: ...
-
-    def succeeded(self, job: Job, duration_ms: float) -> None: ...
-
-    def retry_scheduled(self, job: Job, delay_seconds: float, duration_ms: float) -> None: ...
-
-    def failed(self, job: Job, duration_ms: float | None) -> None: ...
-
-    def dead_lettered(self, job: Job, route: str) -> None: ...
-
-    def skipped(self, job_id: str, reason: str) -> None: ...
-
-    def released(self, job_id: str, delay_seconds: float, reason: str) -> None: ...
-
-    def cancelled(self, job: Job) -> None: ...
-
-    def requeued(self, job: Job, reason: str) -> None: ...
+    # The CLI reports outcomes itself: lifecycle events go nowhere (the base JobEvents ignores them).
+    return wiring.build_redriver(load(Settings, environment), events=JobEvents())
 
 
 def _dlq_list(args: argparse.Namespace, environment: Mapping[str, str]) -> int:
@@ -132,7 +82,7 @@ def _dlq_list(args: argparse.Namespace, environment: Mapping[str, str]) -> int:
     return 0
 
 
-def _view_json(view: Any) -> dict[str, Any]:
+def _view_json(view: DeadLetterView) -> dict[str, Any]:
     return {
         "message_id": view.letter.message_id,
         "body": view.letter.body,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cache
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobq.caching import per_process
 from jobq.domain.errors import ConfigurationError
-from jobq.registry import RetryPolicy
+from jobq.domain.retry import RetryPolicy
 
 
 class Settings(BaseModel):
@@ -68,19 +68,19 @@ def load(model: type[S], environ: Mapping[str, str]) -> S:
         ) from None
 
 
-@cache
+@per_process
 def get_settings() -> Settings:
     """The process's settings, read on first use."""
     return load(Settings, os.environ)
 
 
-@cache
+@per_process
 def get_api_settings() -> ApiSettings:
     """The API function's settings, read on first use."""
     return load(ApiSettings, os.environ)
 
 
-@cache
+@per_process
 def get_sweeper_settings() -> SweeperSettings:
     """The sweeper function's settings, read on first use."""
     return load(SweeperSettings, os.environ)

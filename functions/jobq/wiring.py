@@ -1,23 +1,27 @@
-"""Cached factories that assemble the domain with its adapters, on first use (never at import)."""
+"""Cached factories that assemble the domain with its adapters, on first use (never at import).
+
+The functions' handlers and the ``jobq`` command build their services here, from settings, so there
+is one way to put jobq together.
+"""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING
 
-from jobq import observability, settings
-from jobq.adapters import aws
 from jobq.adapters.aws import dynamodb_client, sqs_client
-from jobq.adapters.dynamodb import DynamoDBJobRepository, DynamoDBSweepIndex
+from jobq.adapters.dynamodb import DynamoDBJobRepository, DynamoDBSweepIndex, JobsTable
+from jobq.adapters.events import PowertoolsJobEvents
 from jobq.adapters.sqs import SqsDeadLetterQueue, SqsJobQueue
+from jobq.caching import clear_all, per_process
+from jobq.domain.ports import IdempotencyStore, JobEvents
+from jobq.domain.redrive import Redriver
+from jobq.domain.registry import JobRegistry
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
 from jobq.domain.sweeper import Sweeper
 from jobq.jobs import build_registry
-from jobq.observability import get_job_events
-from jobq.registry import JobRegistry
+from jobq.observability import get_logger, get_metrics
 from jobq.settings import Settings, get_api_settings, get_settings, get_sweeper_settings
 from jobq.timeouts import call_with_time_limit
 
@@ -32,29 +36,58 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@cache
+@per_process
 def get_registry() -> JobRegistry:
     """The deployment's job types."""
     return build_registry()
 
 
-def _repository(settings: Settings) -> DynamoDBJobRepository:
-    return DynamoDBJobRepository(
-        dynamodb_client(),
-        settings.jobs_table_name,
-        ttl_days=settings.job_ttl_days,
-        shards=settings.list_shards,
-    )
+@per_process
+def get_job_events() -> JobEvents:
+    """The process's lifecycle event sink (Powertools logs and metrics)."""
+    return PowertoolsJobEvents(get_logger(), get_metrics())
 
 
-@cache
-def get_queue() -> SqsJobQueue:
-    """The jobs queue and its DLQ."""
-    settings = get_settings()
+def jobs_table(settings: Settings) -> JobsTable:
+    """The jobs table the settings name."""
+    return JobsTable(dynamodb_client(), settings.jobs_table_name, shards=settings.list_shards)
+
+
+def build_queue(settings: Settings) -> SqsJobQueue:
+    """The jobs queue and its DLQ the settings name."""
     return SqsJobQueue(sqs_client(), settings.jobs_queue_url, settings.jobs_dlq_url)
 
 
-@cache
+@per_process
+def get_queue() -> SqsJobQueue:
+    """The process's jobs queue and DLQ."""
+    return build_queue(get_settings())
+
+
+def build_job_service(
+    settings: Settings, *, events: JobEvents, idempotency: IdempotencyStore | None = None
+) -> JobService:
+    """The API's use cases on the resources the settings name."""
+    table = jobs_table(settings)
+    return JobService(
+        repository=DynamoDBJobRepository(table, ttl_days=settings.job_ttl_days),
+        queue=build_queue(settings),
+        registry=get_registry(),
+        clock=SystemClock(),
+        events=events,
+        max_attempts=settings.max_attempts,
+        idempotency=idempotency,
+        sweep_index=DynamoDBSweepIndex(table),
+    )
+
+
+def build_redriver(settings: Settings, *, events: JobEvents) -> Redriver:
+    """Dead-letter listing and redrive on the resources the settings name."""
+    service = build_job_service(settings, events=events)
+    return Redriver(service=service, dead_letters=SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url))
+
+
+@per_process
 def get_idempotency_store() -> PowertoolsIdempotencyStore:
     """Idempotency-Key records (Powertools idempotency on IdempotencyTable)."""
     from jobq.adapters.idempotency import PowertoolsIdempotencyStore  # the API's alone: not in others' cold start
@@ -67,29 +100,18 @@ def get_idempotency_store() -> PowertoolsIdempotencyStore:
     )
 
 
-@cache
+@per_process
 def get_job_service() -> JobService:
-    """The API's use cases."""
-    settings = get_api_settings()
-    return JobService(
-        repository=_repository(settings),
-        queue=get_queue(),
-        registry=get_registry(),
-        clock=SystemClock(),
-        events=get_job_events(),
-        max_attempts=settings.max_attempts,
-        list_shards=settings.list_shards,
-        idempotency=get_idempotency_store(),
-        sweep_index=DynamoDBSweepIndex(_repository(settings)),
-    )
+    """The API function's use cases."""
+    return build_job_service(get_api_settings(), events=get_job_events(), idempotency=get_idempotency_store())
 
 
-@cache
+@per_process
 def get_job_runner() -> JobRunner:
     """The worker's job runner."""
     settings = get_settings()
     return JobRunner(
-        repository=_repository(settings),
+        repository=DynamoDBJobRepository(jobs_table(settings), ttl_days=settings.job_ttl_days),
         queue=get_queue(),
         registry=get_registry(),
         clock=SystemClock(),
@@ -100,14 +122,14 @@ def get_job_runner() -> JobRunner:
     )
 
 
-@cache
+@per_process
 def get_sweeper() -> Sweeper:
     """The sweeper of stuck jobs."""
     settings = get_sweeper_settings()
-    repository = _repository(settings)
+    table = jobs_table(settings)
     return Sweeper(
-        repository=repository,
-        index=DynamoDBSweepIndex(repository),
+        repository=DynamoDBJobRepository(table, ttl_days=settings.job_ttl_days),
+        index=DynamoDBSweepIndex(table),
         queue=get_queue(),
         clock=SystemClock(),
         events=get_job_events(),
@@ -118,24 +140,4 @@ def get_sweeper() -> Sweeper:
 
 def clear_caches() -> None:
     """Forget every cached setting, client and service (tests switch environments with this)."""
-    for factory in (
-        get_registry,
-        get_queue,
-        get_job_service,
-        get_job_runner,
-        get_idempotency_store,
-        get_sweeper,
-        settings.get_sweeper_settings,
-        settings.get_settings,
-        settings.get_api_settings,
-        aws.dynamodb_client,
-        aws.sqs_client,
-        observability.get_logger,
-        observability.get_metrics,
-        observability.get_job_events,
-    ):
-        factory.cache_clear()
-    for name in ("jobq.handlers.api", "jobq.handlers.worker", "jobq.handlers.sweeper"):
-        handler_module = sys.modules.get(name)
-        if handler_module is not None:
-            handler_module._entrypoint.cache_clear()
+    clear_all()

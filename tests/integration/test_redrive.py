@@ -29,7 +29,7 @@ def test_list_shows_each_dead_lettered_job_and_leaves_the_messages(aws_stack: St
     assert second["job_id"] in out
     assert "NonRetryableError: first" in out
     assert "2 message(s)" in out
-    assert len(aws_stack.receive(queue_url=aws_stack.dlq_url)) == 2  # released: still there
+    assert len(aws_stack.receive(queue_url=aws_stack.dlq_url)) == 2  # put back: still there
 
 
 def test_redrive_requeues_failed_jobs_keeps_history_and_empties_the_dlq(aws_stack: Stack, capsys: Any) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from jobq import wiring
-from jobq.adapters.dynamodb import SWEEPER_ITEM_KEY, DynamoDBJobRepository
+from jobq.adapters.dynamodb import DynamoDBJobRepository, JobsTable
+from jobq.adapters.dynamodb.sweep_index import SWEEPER_ITEM_KEY
 from jobq.domain.models import Job, JobStatus, new_job_id
 from tests.support.stack import Stack
 
@@ -31,10 +32,14 @@ def skew(monkeypatch: pytest.MonkeyPatch) -> Skew:
     return clock
 
 
-def _repository(stack: Stack) -> DynamoDBJobRepository:
+def _table(stack: Stack) -> JobsTable:
     from jobq.adapters.aws import dynamodb_client
 
-    return DynamoDBJobRepository(dynamodb_client(), stack.table_name, ttl_days=30, shards=16)
+    return JobsTable(dynamodb_client(), stack.table_name, shards=16)
+
+
+def _repository(stack: Stack) -> DynamoDBJobRepository:
+    return DynamoDBJobRepository(_table(stack), ttl_days=30)
 
 
 def _crash_after_claim(stack: Stack, job_id: str, lease_seconds: float = 60) -> Job:
@@ -85,7 +90,7 @@ def test_a_lost_last_attempt_fails_the_job_into_the_dlq(make_stack: Callable[...
     assert [m.body for m in stack.receive(queue_url=stack.dlq_url)] == [f'{{"job_id":"{job["job_id"]}","type":"echo"}}']
 
 
-def test_a_job_written_without_its_message_is_reenqueued_after_the_bound(aws_stack: Stack, skew: Skew) -> None:
+def test_a_job_written_without_its_message_is_resent_after_the_bound(aws_stack: Stack, skew: Skew) -> None:
     # The API died between the table write and the send: the job exists, no message does.
     now = datetime.now(UTC)
     job_id = new_job_id(now)
@@ -103,10 +108,10 @@ def test_a_job_written_without_its_message_is_reenqueued_after_the_bound(aws_sta
     )
     bound = int(aws_stack.environment["JOBQ_STUCK_AFTER_SECONDS"])
     skew.offset = timedelta(seconds=bound - 5)
-    assert aws_stack.sweep()["reenqueued"] == 0
+    assert aws_stack.sweep()["resent"] == 0
     skew.offset = timedelta(seconds=bound + 1)
-    assert aws_stack.sweep()["reenqueued"] == 1
-    assert aws_stack.sweep()["reenqueued"] == 0  # touched: not again before another bound passes
+    assert aws_stack.sweep()["resent"] == 1
+    assert aws_stack.sweep()["resent"] == 0  # touched: not again before another bound passes
 
     aws_stack.drain()
     assert aws_stack.job(job_id)["status"] == "succeeded"
@@ -152,14 +157,14 @@ def test_a_retried_job_behind_the_mark_is_watched_again(aws_stack: Stack, skew: 
     skew.offset = timedelta(seconds=int(aws_stack.environment["JOBQ_STUCK_AFTER_SECONDS"]) + 1)
 
     report: dict[str, Any] = aws_stack.sweep()
-    assert report["reenqueued"] == 1
+    assert report["resent"] == 1
     assert len(aws_stack.receive()) == 1
 
 
 def test_a_retry_during_a_sweep_makes_that_sweep_lose_its_save(aws_stack: Stack) -> None:
     from jobq.adapters.dynamodb import DynamoDBSweepIndex
 
-    index = DynamoDBSweepIndex(_repository(aws_stack))
+    index = DynamoDBSweepIndex(_table(aws_stack))
     job = aws_stack.submit("echo", {})
     aws_stack.drain()
     before = index.marks()

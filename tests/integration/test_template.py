@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobq.adapters import dynamodb
+from jobq.adapters.dynamodb import schema as dynamodb
 from jobq_local.provision import queue_attributes, table_request
 from jobq_local.template import Template
 from tests.support.stack import Stack

@@ -36,8 +36,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from jobq import wiring
-from jobq.registry import JobContext, JobRegistry, JobType
+from jobq import JobContext, JobRegistry, JobType, wiring
 from tests.support.stack import Stack, moto_stack
 
 
@@ -78,7 +77,7 @@ def chaos_registry() -> JobRegistry:
     """The built-in job types plus ``slow``, whose timeout is tiny."""
     from jobq.jobs import build_registry
 
-    types = [build_registry().get(name) for name in build_registry().names]
+    types = [build_registry().require(name) for name in build_registry().names]
     return JobRegistry([*types, JobType("slow", SlowPayload, _slow, timeout_seconds=0.05)])
 
 
@@ -218,10 +217,9 @@ class Harness:
 
     def install(self) -> None:
         from jobq.adapters import aws
-        from jobq.observability import get_job_events
 
         self.faults.attach(aws.dynamodb_client(), aws.sqs_client(), self.stack.sqs)
-        events = get_job_events()
+        events = wiring.get_job_events()
         original = events.succeeded
 
         def count_success(job: Any, duration_ms: float) -> None:
@@ -326,7 +324,7 @@ class Harness:
         with self.faults.acting_as("sweeper"):
             try:
                 report = self.stack.sweep()
-                self.result.recovered += report["requeued"] + report["failed"] + report["reenqueued"]
+                self.result.recovered += report["requeued"] + report["failed"] + report["resent"]
                 self.result.stale_dead_letters_removed += report["stale_dead_letters"]
             except (ProcessDeath, ClientError):
                 pass
@@ -386,7 +384,7 @@ class Harness:
         """Every job, read straight from moto's in-process backend (the harness's bookkeeping, not the system's)."""
         from moto.dynamodb.models import dynamodb_backends
 
-        from jobq.adapters.dynamodb import decode_job
+        from jobq.adapters.dynamodb.codec import decode_job
 
         table = dynamodb_backends["123456789012"]["us-east-1"].tables[self.stack.table_name]
         items: dict[str, dict[str, Any]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 
 from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
 from jobq.domain.models import JOB_ID_PATTERN, Job, JobMessage, JobPage, JobStatus, ListQuery
-from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, SweepMarks
+from jobq.domain.ports import UNSET, ConditionFailedError, DeadLetterRoute, Expect, JobChange, JobEvents, SweepMarks
 
 
 class FakeClock:
@@ -58,19 +59,7 @@ class InMemoryJobRepository:
         self._check_available()
         with self._lock:
             job = self.jobs.get(job_id)
-            claimable = (
-                job is not None
-                and job.attempts < job.max_attempts
-                and (
-                    (job.status is JobStatus.QUEUED and job.available_at <= now)
-                    or (
-                        job.status is JobStatus.RUNNING
-                        and job.lease_expires_at is not None
-                        and job.lease_expires_at < now
-                    )
-                )
-            )
-            if job is None or not claimable:
+            if job is None or not job.claimable(now):
                 raise ConditionFailedError(job)
             claimed = job.model_copy(
                 update={
@@ -116,16 +105,20 @@ class InMemoryJobRepository:
                 raise ConditionFailedError(job)
             del self.jobs[job_id]
 
-    def list_jobs(self, query: ListQuery, *, shards: int) -> JobPage:
+    def list_jobs(self, query: ListQuery) -> JobPage:
         self._check_available()
+        filters = {"s": query.status.value if query.status else None, "t": query.type}
         after = None
         if query.cursor is not None:
             try:
-                after = base64.urlsafe_b64decode(query.cursor.encode()).decode()
+                data = json.loads(base64.urlsafe_b64decode(query.cursor.encode()))
             except ValueError:
                 raise InvalidCursorError("cursor is not one this API issued") from None
-            if not re.fullmatch(JOB_ID_PATTERN, after):
+            if not isinstance(data, dict) or not re.fullmatch(JOB_ID_PATTERN, str(data.get("after"))):
                 raise InvalidCursorError("cursor is not one this API issued")
+            if {"s": data.get("s"), "t": data.get("t")} != filters:
+                raise InvalidCursorError("cursor was issued for other filters; pass the same status and type")
+            after = data["after"]
         matching = [
             job
             for job in sorted(self.jobs.values(), key=lambda j: j.job_id, reverse=True)
@@ -135,7 +128,9 @@ class InMemoryJobRepository:
         ]
         page = matching[: query.limit]
         more = len(matching) > query.limit
-        cursor = base64.urlsafe_b64encode(page[-1].job_id.encode()).decode() if more and page else None
+        cursor = None
+        if more and page:
+            cursor = base64.urlsafe_b64encode(json.dumps(filters | {"after": page[-1].job_id}).encode()).decode()
         return JobPage(items=tuple(page), next_cursor=cursor)
 
 
@@ -166,7 +161,7 @@ class FakeQueue:
         self.dead_letters.append(message)
 
 
-class RecordingEvents:
+class RecordingEvents(JobEvents):
     """JobEvents that keeps ``(event, job_id, details)`` tuples and the scope each was raised in."""
 
     def __init__(self) -> None:
@@ -202,20 +197,23 @@ class RecordingEvents:
     def failed(self, job: Job, duration_ms: float | None) -> None:
         self._add("failed", job.job_id)
 
-    def dead_lettered(self, job: Job, route: str) -> None:
+    def dead_lettered(self, job: Job, route: DeadLetterRoute) -> None:
         self._add("dead_lettered", job.job_id, route=route)
 
     def skipped(self, job_id: str, reason: str) -> None:
         self._add("skipped", job_id, reason=reason)
 
-    def released(self, job_id: str, delay_seconds: float, reason: str) -> None:
-        self._add("released", job_id, delay=delay_seconds, reason=reason)
+    def deferred(self, job_id: str, delay_seconds: float, reason: str) -> None:
+        self._add("deferred", job_id, delay=delay_seconds, reason=reason)
 
     def cancelled(self, job: Job) -> None:
         self._add("cancelled", job.job_id)
 
     def requeued(self, job: Job, reason: str) -> None:
         self._add("requeued", job.job_id, reason=reason)
+
+    def resent(self, job: Job, reason: str) -> None:
+        self._add("resent", job.job_id, reason=reason)
 
 
 def run_inline(func: Any, seconds: float) -> Any:
@@ -290,10 +288,10 @@ class InMemorySweepIndex:
 
 
 class FakeDeadLetterQueue:
-    """DeadLetterQueue in a list; ``hidden`` holds what a receive took until it is released or deleted."""
+    """DeadLetterQueue in a list; ``hidden`` holds what a receive took until it is put back or deleted."""
 
     def __init__(self) -> None:
-        from jobq.domain.redrive import DeadLetter
+        from jobq.domain.ports import DeadLetter
 
         self._make = DeadLetter
         self.visible: list[Any] = []
@@ -314,7 +312,7 @@ class FakeDeadLetterQueue:
         self.hidden.remove(letter)
         self.deleted.append(letter)
 
-    def release(self, letters: Any) -> None:
+    def put_back(self, letters: Any) -> None:
         for letter in letters:
             self.hidden.remove(letter)
             self.visible.append(letter)

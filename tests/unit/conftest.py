@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from jobq import JobRegistry, JobType, RetryPolicy
 from jobq.domain.models import Delivery, Job, JobMessage, JobStatus, new_job_id
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
 from jobq.handlers.api import build_app, treat_body_as_json
 from jobq.jobs import build_registry
-from jobq.registry import JobRegistry, JobType, RetryPolicy
 from jobq_local.events import LambdaContext, http_api_event
 from tests.support.fakes import (
     FakeClock,
@@ -78,7 +78,6 @@ def service(
         clock=clock,
         events=events,
         max_attempts=MAX_ATTEMPTS,
-        list_shards=LIST_SHARDS,
         idempotency=idempotency,
     )
 

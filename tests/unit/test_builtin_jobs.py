@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from jobq import JobContext, JobRegistry
 from jobq.domain.errors import InvalidPayloadError, NonRetryableError
 from jobq.jobs import build_registry
 from jobq.jobs.builtin import RequestedFailureError
-from jobq.registry import JobContext, JobRegistry
 
 
 @pytest.fixture
@@ -29,14 +29,14 @@ def context(attempt: int = 1, max_attempts: int = 3, job_type: str = "fail") -> 
 
 
 def run(registry: JobRegistry, name: str, payload: dict[str, object], attempt: int = 1) -> object:
-    job_type = registry.get(name)
+    job_type = registry.require(name)
     return job_type.handler(job_type.parse(payload), context(attempt, job_type=name))
 
 
 def test_builtin_types_are_registered(builtins: JobRegistry) -> None:
     assert builtins.names == ["echo", "fail", "sleep"]
     for name in builtins.names:
-        assert 0 < builtins.get(name).timeout_seconds <= 300
+        assert 0 < builtins.require(name).timeout_seconds <= 300
 
 
 # -- echo -------------------------------------------------------------------------------------------

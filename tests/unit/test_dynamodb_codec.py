@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobq.adapters.dynamodb import (
+from jobq.adapters.dynamodb.codec import decode_job, encode_job
+from jobq.adapters.dynamodb.listing import Cursor
+from jobq.adapters.dynamodb.schema import (
     KEY_ATTRIBUTE,
     LIST_SHARD_ATTRIBUTE,
     LIST_SORT_ATTRIBUTE,
     TTL_ATTRIBUTE,
-    _Cursor,
-    decode_job,
-    encode_job,
     list_shard,
 )
 from jobq.domain.errors import InvalidCursorError
@@ -147,17 +146,17 @@ SOME_ID = "01KDWPVNG0YE3JFY1T7HT7YKRZ"
 
 
 def cursor_for(status: str | None, job_type: str | None = None) -> str:
-    return _Cursor(status, job_type, [SOME_ID, None, "~", SOME_ID]).encode()
+    return Cursor(status, job_type, [SOME_ID, None, "~", SOME_ID]).encode()
 
 
 def test_no_cursor_starts_every_shard_from_the_newest() -> None:
-    cursor = _Cursor.decode(ListQuery(status=JobStatus.QUEUED, type="echo"), SHARDS)
-    assert cursor == _Cursor("queued", "echo", [None] * SHARDS)
+    cursor = Cursor.decode(ListQuery(status=JobStatus.QUEUED, type="echo"), SHARDS)
+    assert cursor == Cursor("queued", "echo", [None] * SHARDS)
 
 
 def test_cursor_round_trips_for_the_same_filters() -> None:
     encoded = cursor_for("failed", "echo")
-    decoded = _Cursor.decode(ListQuery(status=JobStatus.FAILED, type="echo", cursor=encoded), SHARDS)
+    decoded = Cursor.decode(ListQuery(status=JobStatus.FAILED, type="echo", cursor=encoded), SHARDS)
     assert decoded.positions == [SOME_ID, None, "~", SOME_ID]
     assert decoded.status == "failed"
     assert decoded.type == "echo"
@@ -184,7 +183,7 @@ def test_cursor_for_other_filters_is_rejected(
 ) -> None:
     encoded = cursor_for(issued_status, issued_type)
     with pytest.raises(InvalidCursorError, match="other filters"):
-        _Cursor.decode(query.model_copy(update={"cursor": encoded}), SHARDS)
+        Cursor.decode(query.model_copy(update={"cursor": encoded}), SHARDS)
 
 
 def _raw(data: object) -> str:
@@ -211,10 +210,10 @@ def _raw(data: object) -> str:
 )
 def test_garbage_cursors_are_rejected(cursor: str) -> None:
     with pytest.raises(InvalidCursorError):
-        _Cursor.decode(ListQuery(cursor=cursor), SHARDS)
+        Cursor.decode(ListQuery(cursor=cursor), SHARDS)
 
 
 def test_cursor_for_another_shard_count_is_rejected() -> None:
     encoded = cursor_for(None)
     with pytest.raises(InvalidCursorError):
-        _Cursor.decode(ListQuery(cursor=encoded), SHARDS * 2)
+        Cursor.decode(ListQuery(cursor=encoded), SHARDS * 2)

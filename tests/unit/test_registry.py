@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobq import JobContext, JobRegistry, JobType, RetryPolicy
 from jobq.domain.errors import InvalidPayloadError, JobTimeoutError, UnknownJobTypeError
-from jobq.registry import DEFAULT_TIMEOUT_SECONDS, JobContext, JobRegistry, JobType, RetryPolicy
+from jobq.domain.registry import DEFAULT_TIMEOUT_SECONDS
 from jobq.timeouts import call_with_time_limit
 
 
@@ -196,20 +197,20 @@ def test_registry_rejects_duplicate_names() -> None:
         JobRegistry([JobType("numbers", Numbers, handle), JobType("numbers", Numbers, handle, timeout_seconds=5)])
 
 
-def test_registry_finds_and_gets_registered_types() -> None:
+def test_registry_get_returns_registered_types_or_none() -> None:
     first = JobType("zeta", Numbers, handle)
     second = JobType("alpha", Numbers, handle)
     registry = JobRegistry([first, second])
     assert registry.names == ["alpha", "zeta"]
     assert registry.get("zeta") is first
-    assert registry.find("alpha") is second
-    assert registry.find("missing") is None
+    assert registry.get("alpha") is second
+    assert registry.get("missing") is None
 
 
-def test_registry_get_unknown_lists_known_types() -> None:
+def test_registry_require_unknown_lists_known_types() -> None:
     registry = JobRegistry([JobType("zeta", Numbers, handle), JobType("alpha", Numbers, handle)])
     with pytest.raises(UnknownJobTypeError) as caught:
-        registry.get("nope")
+        registry.require("nope")
     error = caught.value
     assert error.code == "unknown_job_type"
     assert "'nope'" in error.message
@@ -221,7 +222,7 @@ def test_empty_registry() -> None:
     registry = JobRegistry([])
     assert registry.names == []
     with pytest.raises(UnknownJobTypeError):
-        registry.get("echo")
+        registry.require("echo")
 
 
 # -- JobContext -------------------------------------------------------------------------------------

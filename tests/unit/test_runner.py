@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from jobq import JobContext, JobType, RetryPolicy
+from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
 from jobq.domain.models import AttemptFailure, Delivery, Job, JobMessage, JobStatus, SubmitJobRequest, new_job_id
 from jobq.domain.ports import Expect, JobChange, RecordTooLargeError
-from jobq.domain.runner import MIN_SLOT_SECONDS, Ack, JobRunner, Release, TimeBudget
+from jobq.domain.runner import Ack, Defer, JobRunner
 from jobq.domain.service import JobService
 from jobq.jobs import build_registry
-from jobq.registry import JobContext, JobType, RetryPolicy
 from jobq.timeouts import call_with_time_limit
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository, RecordingEvents, run_inline
 
@@ -36,7 +37,7 @@ def custom(name: str, handler: Callable[[Anything, JobContext], Any], **options:
 
 
 def with_builtins(*job_types: JobType[Any]) -> list[JobType[Any]]:
-    return [build_registry().get(name) for name in ("echo", "sleep", "fail")] + list(job_types)
+    return [build_registry().require(name) for name in ("echo", "sleep", "fail")] + list(job_types)
 
 
 def budget(seconds: float = 900.0) -> TimeBudget:
@@ -142,7 +143,7 @@ def test_concurrent_duplicate_delivery_while_running_is_released(
     assert holder["runner"].handle(deliver(job), budget()) == Ack("succeeded")
     assert runs == [1]
     assert len(nested) == 1
-    assert isinstance(nested[0], Release)
+    assert isinstance(nested[0], Defer)
     assert nested[0].delay_seconds >= 1
     assert repo.jobs[job.job_id].status is JobStatus.SUCCEEDED
     assert repo.jobs[job.job_id].attempts == 1
@@ -194,7 +195,7 @@ def test_retryable_failure_requeues_with_backoff(
 ) -> None:
     job = put_job(type="fail", payload={"message": "try again"})
     decision = runner.handle(deliver(job), budget())
-    assert isinstance(decision, Release)
+    assert isinstance(decision, Defer)
     assert 4 <= decision.delay_seconds <= 6  # 5 s +/- 20 %
     assert decision.delay_seconds == first_delay()
     stored = repo.jobs[job.job_id]
@@ -228,7 +229,7 @@ def test_type_retry_policy_overrides_the_default(
     policy = RetryPolicy(base_seconds=100, max_seconds=1000, jitter=0)
     runner = make_runner(job_types=[custom("boom", boom, retry=policy)])
     job = put_job(type="boom")
-    assert runner.handle(deliver(job), budget()) == Release(100, "retry scheduled")
+    assert runner.handle(deliver(job), budget()) == Defer(100, "retry scheduled")
     assert repo.jobs[job.job_id].available_at == clock.now() + timedelta(seconds=100)
     assert repo.jobs[job.job_id].error.type == "RuntimeError"  # type: ignore[union-attr]
 
@@ -241,7 +242,7 @@ def test_backoff_grows_with_each_attempt(
     delays = []
     for receive in (1, 2, 3):
         decision = runner.handle(deliver(job, receive_count=receive), budget())
-        assert isinstance(decision, Release)
+        assert isinstance(decision, Defer)
         delays.append(decision.delay_seconds)
         clock.advance(decision.delay_seconds)
     assert delays == [5, 10, 20]
@@ -258,7 +259,7 @@ def test_fail_once_then_succeeds_on_the_second_attempt(
 ) -> None:
     job = put_job(type="fail", payload={"times": 1})
     first = runner.handle(deliver(job), budget())
-    assert isinstance(first, Release)
+    assert isinstance(first, Defer)
     clock.advance(first.delay_seconds)
     assert runner.handle(deliver(job, receive_count=2), budget()) == Ack("succeeded")
     stored = repo.jobs[job.job_id]
@@ -268,7 +269,7 @@ def test_fail_once_then_succeeds_on_the_second_attempt(
     assert stored.error is None
     assert len(stored.history) == 1
     assert stored.history[0].attempt == 1
-    assert events.names(job.job_id) == ["started", "retry_scheduled", "released", "started", "succeeded"]
+    assert events.names(job.job_id) == ["started", "retry_scheduled", "deferred", "started", "succeeded"]
 
 
 def test_redelivery_before_the_backoff_is_over_is_released_for_the_rest(
@@ -276,11 +277,11 @@ def test_redelivery_before_the_backoff_is_over_is_released_for_the_rest(
 ) -> None:
     job = put_job(type="fail", payload={"times": 1})
     first = runner.handle(deliver(job), budget())
-    assert isinstance(first, Release)
+    assert isinstance(first, Defer)
     assert first.delay_seconds >= 3
     clock.advance(2)
     second = runner.handle(deliver(job, receive_count=2), budget())
-    assert second == Release(first.delay_seconds - 2, "not due yet")
+    assert second == Defer(first.delay_seconds - 2, "not due yet")
     assert repo.jobs[job.job_id].attempts == 1
 
 
@@ -312,7 +313,7 @@ def test_last_attempt_on_the_last_receive_fails_and_leaves_the_message_to_the_re
 ) -> None:
     job = put_job(type="fail", attempts=MAX_ATTEMPTS - 1, max_attempts=MAX_ATTEMPTS, payload={"message": "last"})
     decision = runner.handle(deliver(job, receive_count=MAX_RECEIVE_COUNT), budget())
-    assert isinstance(decision, Release)
+    assert isinstance(decision, Defer)
     assert decision.delay_seconds == 0
     stored = repo.jobs[job.job_id]
     assert stored.status is JobStatus.FAILED
@@ -360,7 +361,7 @@ def test_always_failing_job_fails_after_max_attempts(
         decision = runner.handle(deliver(job, receive_count=receive), budget())
         decisions.append(decision)
         clock.advance(3600)
-    assert all(isinstance(decision, Release) for decision in decisions)
+    assert all(isinstance(decision, Defer) for decision in decisions)
     assert decisions[-1].delay_seconds == 0
     stored = repo.jobs[job.job_id]
     assert stored.status is JobStatus.FAILED
@@ -497,7 +498,7 @@ def test_dead_letter_queue_down_still_fails_the_job(
     job = put_job(type="fail", payload={"retryable": False})
     queue.unavailable = True
     decision = runner.handle(deliver(job), budget())
-    assert isinstance(decision, Ack | Release)
+    assert isinstance(decision, Ack | Defer)
     assert repo.jobs[job.job_id].status is JobStatus.FAILED
 
 
@@ -526,7 +527,7 @@ def test_job_not_yet_due_is_released_for_the_remaining_seconds(
     expected: int,
 ) -> None:
     job = put_job(available_at=clock.now() + timedelta(seconds=wait))
-    assert runner.handle(deliver(job), budget()) == Release(expected, "not due yet")
+    assert runner.handle(deliver(job), budget()) == Defer(expected, "not due yet")
     assert repo.jobs[job.job_id] == job
 
 
@@ -551,7 +552,7 @@ def test_delayed_submission_runs_once_due(
     job = service.submit(SubmitJobRequest(type="echo", payload={"x": 1}, delay_seconds=60))
     message, delay = queue.sent[0]
     assert delay == 60
-    assert runner.handle(Delivery(message=message, receive_count=1), budget()) == Release(60, "not due yet")
+    assert runner.handle(Delivery(message=message, receive_count=1), budget()) == Defer(60, "not due yet")
     clock.advance(60)
     assert runner.handle(Delivery(message=message, receive_count=2), budget()) == Ack("succeeded")
     assert repo.jobs[job.job_id].status is JobStatus.SUCCEEDED
@@ -568,7 +569,7 @@ def test_job_running_elsewhere_with_a_held_lease_is_released(
         lease_expires_at=clock.now() + timedelta(seconds=60),
     )
     decision = runner.handle(deliver(job), budget())
-    assert isinstance(decision, Release)
+    assert isinstance(decision, Defer)
     assert 60 <= decision.delay_seconds <= 62
     assert repo.jobs[job.job_id] == job
 
@@ -645,7 +646,7 @@ def test_queued_job_without_attempts_left_fails_as_exhausted(
 ) -> None:
     job = put_job(attempts=MAX_ATTEMPTS)
     decision = runner.handle(deliver(job, receive_count=MAX_RECEIVE_COUNT), budget())
-    assert decision == Release(0, "failed: the queue's redrive moves the message to the dead-letter queue")
+    assert decision == Defer(0, "failed: the queue's redrive moves the message to the dead-letter queue")
     stored = repo.jobs[job.job_id]
     assert stored.status is JobStatus.FAILED
     assert stored.error is not None
@@ -749,11 +750,11 @@ def test_first_record_runs_with_the_remaining_time_and_later_ones_are_released_u
     assert limit.limits == [8.0]
     for job in (second, third):
         decision = runner.handle(deliver(job), shared)
-        assert decision == Release(0, "not started: no time left in this invocation")
+        assert decision == Defer(0, "not started: no time left in this invocation")
         assert repo.jobs[job.job_id] == job
         assert repo.jobs[job.job_id].attempts == 0
     assert limit.limits == [8.0]
-    assert events.names(second.job_id) == ["released"]
+    assert events.names(second.job_id) == ["deferred"]
 
 
 def test_records_that_fit_all_run(make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob) -> None:
@@ -801,7 +802,7 @@ def test_handler_over_its_timeout_fails_the_attempt_with_a_retryable_timeout_err
     decision = runner.handle(deliver(job), budget())
     elapsed = time.monotonic() - started
     assert elapsed < 2
-    assert isinstance(decision, Release)
+    assert isinstance(decision, Defer)
     stored = repo.jobs[job.job_id]
     assert stored.status is JobStatus.QUEUED
     assert stored.error is not None
@@ -825,7 +826,7 @@ def test_timeout_never_exceeds_the_invocations_remaining_time(
     started = time.monotonic()
     decision = runner.handle(deliver(job), TimeBudget(lambda: 2.6, reserve_seconds=2.0))
     assert time.monotonic() - started < 2
-    assert isinstance(decision, Release)
+    assert isinstance(decision, Defer)
     assert repo.jobs[job.job_id].error.type == "JobTimeoutError"  # type: ignore[union-attr]
 
 
@@ -880,7 +881,7 @@ def test_every_event_is_raised_inside_its_jobs_scope(
     runner.handle(deliver(jobs[0]), TimeBudget(lambda: 0.0))  # released for lack of time
     types = {job.job_id: job.type for job in jobs} | {missing.message.job_id: "echo"}
     names = {name for name, _, _ in events.events}
-    assert {"started", "succeeded", "retry_scheduled", "failed", "dead_lettered", "skipped", "released"} <= names
+    assert {"started", "succeeded", "retry_scheduled", "failed", "dead_lettered", "skipped", "deferred"} <= names
     for name, job_id, details in events.events:
         assert details["scope"] == (job_id, types[job_id]), name
     assert events.scope is None

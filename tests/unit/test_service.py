@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from jobq import JobContext, JobRegistry, JobType
 from jobq.domain.errors import (
     DependencyUnavailableError,
     InvalidPayloadError,
@@ -27,10 +28,9 @@ from jobq.domain.models import (
     new_job_id,
 )
 from jobq.domain.service import JobService
-from jobq.registry import JobContext, JobRegistry, JobType
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository, RecordingEvents
 
-from .conftest import LIST_SHARDS, MAX_ATTEMPTS
+from .conftest import MAX_ATTEMPTS
 
 
 class Anything(BaseModel):
@@ -56,7 +56,6 @@ def service_with(
         clock=clock,
         events=events,
         max_attempts=max_attempts,
-        list_shards=LIST_SHARDS,
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from jobq import RetryPolicy
 from jobq.domain.errors import ConfigurationError
-from jobq.registry import RetryPolicy
 from jobq.settings import ApiSettings, Settings, load
 
 VALID = {

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
+from jobq import JobRegistry
 from jobq.adapters.dynamodb import list_shard
 from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobStatus, new_job_id
 from jobq.domain.ports import Expect, JobChange
 from jobq.domain.service import JobService
 from jobq.domain.sweeper import Sweeper
-from jobq.registry import JobRegistry
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository, InMemorySweepIndex, RecordingEvents
 
-from .conftest import LIST_SHARDS, MAX_ATTEMPTS
+from .conftest import MAX_ATTEMPTS
 
 SHARDS = 4
 STUCK_AFTER = 300.0
@@ -193,7 +193,7 @@ def test_running_job_with_an_expired_lease_and_attempts_left_is_queued_again(
     # And exactly one fresh message, nothing dead-lettered
     assert queue.sent == [(message(job), 0)]
     assert queue.dead_letters == []
-    assert (report.requeued, report.failed, report.reenqueued, report.errors, report.active) == (1, 0, 0, 0, 1)
+    assert (report.requeued, report.failed, report.resent, report.errors, report.active) == (1, 0, 0, 0, 1)
     assert [(name, details["scope"]) for name, _, details in events.events] == [("requeued", (job.job_id, "echo"))]
     # And a worker can claim it again right away
     claimed = repo.claim(job.job_id, now=now, lease_id="new", lease_expires_at=now + timedelta(seconds=LEASE))
@@ -249,7 +249,7 @@ def test_queued_job_stuck_past_the_bound_gets_one_fresh_message_per_bound(
 
     # When sweeps run before the bound has passed, nothing is sent
     clock.advance(STUCK_AFTER - 1)
-    assert sweeper.run().reenqueued == 0
+    assert sweeper.run().resent == 0
     assert queue.sent == []
 
     # When a sweep runs after the bound
@@ -258,22 +258,22 @@ def test_queued_job_stuck_past_the_bound_gets_one_fresh_message_per_bound(
     report = sweeper.run()
 
     # Then the job gets a fresh message and its updated_at is bumped; nothing else changes
-    assert report.reenqueued == 1
+    assert report.resent == 1
     assert queue.sent == [(message(job), 0)]
     after = repo.jobs[job.job_id]
     assert after == job.model_copy(update={"updated_at": first})
-    assert events.names(job.job_id) == ["requeued"]
+    assert events.names(job.job_id) == ["resent"]
 
     # And the following sweeps within another bound do not send it again
     clock.advance(1)
-    assert sweeper.run().reenqueued == 0
+    assert sweeper.run().resent == 0
     clock.advance(STUCK_AFTER - 2)
-    assert sweeper.run().reenqueued == 0
+    assert sweeper.run().resent == 0
     assert len(queue.sent) == 1
 
     # But once another bound has passed without a run, it is sent again
     clock.advance(2)
-    assert sweeper.run().reenqueued == 1
+    assert sweeper.run().resent == 1
     assert queue.sent == [(message(job), 0), (message(job), 0)]
     assert repo.jobs[job.job_id].updated_at == clock.now()
 
@@ -292,7 +292,7 @@ def test_queued_job_due_long_ago_but_updated_recently_is_left_alone(
 
     report = sweeper.run()
 
-    assert report.reenqueued == 0
+    assert report.resent == 0
     assert queue.sent == []
     assert repo.jobs[job.job_id] == job
 
@@ -314,13 +314,13 @@ def test_queued_job_not_yet_due_is_left_alone_until_due_for_longer_than_the_boun
     # Then sweeps leave it alone while it is not due, and while it is due for less than the bound
     for at in sorted([STUCK_AFTER + 1, not_due_for - 1, not_due_for + 1, not_due_for + STUCK_AFTER - 1]):
         clock.current = now + timedelta(seconds=at)
-        assert sweeper.run().reenqueued == 0, f"re-enqueued at +{at:g} s"
+        assert sweeper.run().resent == 0, f"re-enqueued at +{at:g} s"
     assert queue.sent == []
     assert repo.jobs[job.job_id] == job
 
     # And once it has been due for longer than the bound, it gets a fresh message
     clock.current = due + timedelta(seconds=STUCK_AFTER + 1)
-    assert sweeper.run().reenqueued == 1
+    assert sweeper.run().resent == 1
     assert queue.sent == [(message(job), 0)]
 
 
@@ -343,7 +343,7 @@ def test_terminal_jobs_are_skipped(
     assert queue.sent == []
     assert queue.dead_letters == []
     assert events.events == []
-    assert (report.examined, report.active, report.requeued, report.failed, report.reenqueued) == (3, 0, 0, 0, 0)
+    assert (report.examined, report.active, report.requeued, report.failed, report.resent) == (3, 0, 0, 0, 0)
 
 
 # -- marks ---------------------------------------------------------------------------------------
@@ -454,7 +454,7 @@ def test_shard_limit_bounds_one_sweep_and_later_sweeps_carry_on(
     assert queue.sent == []
     report = sweeper.run()
     assert index.stored[0] == finished[4].job_id
-    assert report.reenqueued == 1
+    assert report.resent == 1
     assert queue.sent == [(message(stuck), 0)]
 
 
@@ -505,7 +505,6 @@ def test_retrying_a_failed_job_lowers_the_mark_so_the_next_sweep_reads_it_again(
         clock=clock,
         events=events,
         max_attempts=MAX_ATTEMPTS,
-        list_shards=LIST_SHARDS,
         sweep_index=index,
     )
 
@@ -520,7 +519,7 @@ def test_retrying_a_failed_job_lowers_the_mark_so_the_next_sweep_reads_it_again(
     # Then the next sweep reads it again, re-enqueues it, and holds the mark before it
     assert index.scanned[0] == (0, index.stored[0])
     assert report.examined == 2
-    assert report.reenqueued == 1
+    assert report.resent == 1
     assert queue.sent == [(message(failed), 0)]
     assert index.stored[0] < failed.job_id
 
@@ -548,7 +547,6 @@ def test_retry_racing_a_sweep_does_not_leave_the_job_behind_the_mark(
         clock=clock,
         events=events,
         max_attempts=MAX_ATTEMPTS,
-        list_shards=LIST_SHARDS,
         sweep_index=index,
     )
 
@@ -762,7 +760,7 @@ def test_stuck_job_claimed_between_read_and_write_gets_no_message(
     after = repo.jobs[job.job_id]
     assert (after.status, after.lease_id, after.attempts) == (JobStatus.RUNNING, "w", 1)
     assert queue.sent == []
-    assert report.reenqueued == 0
+    assert report.resent == 0
     assert index.stored == {}
 
 
@@ -785,7 +783,7 @@ def test_stuck_job_that_ran_and_was_put_back_between_read_and_write_gets_no_mess
 
     assert repo.jobs[job.job_id] == put_back
     assert queue.sent == []
-    assert report.reenqueued == 0
+    assert report.resent == 0
 
 
 def test_stuck_job_cancelled_between_read_and_write_stays_cancelled_and_does_not_hold_the_mark(
@@ -806,5 +804,5 @@ def test_stuck_job_cancelled_between_read_and_write_stays_cancelled_and_does_not
     assert repo.before_update is None, "the sweeper never tried to write"
     assert repo.jobs[job.job_id] == cancelled
     assert queue.sent == []
-    assert (report.reenqueued, report.active) == (0, 0)
+    assert (report.resent, report.active) == (0, 0)
     assert index.stored == {0: job.job_id}

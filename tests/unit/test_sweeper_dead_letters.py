@@ -69,7 +69,7 @@ def test_messages_of_jobs_no_longer_failed_are_deleted_the_rest_kept() -> None:
     assert sorted(letter.body for letter in dlq.deleted) == sorted(
         f'{{"job_id":"{job.job_id}","type":"echo"}}' for job in (recovered, retried)
     )
-    assert len(dlq.visible) == 3  # released again: the failed job's, the unreadable one, the orphan
+    assert len(dlq.visible) == 3  # put back: the failed job's, the unreadable one, the orphan
     assert dlq.hidden == []
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from jobq.caching import per_process
 from jobq.domain.errors import DependencyUnavailableError
 
 if TYPE_CHECKING:
@@ -27,13 +27,13 @@ CLIENT_CONFIG = Config(
 )
 
 
-@cache
+@per_process
 def dynamodb_client() -> DynamoDBClient:
     """The process's DynamoDB client (region and endpoint from the standard AWS variables)."""
     return boto3.session.Session().client("dynamodb", config=CLIENT_CONFIG)
 
 
-@cache
+@per_process
 def sqs_client() -> SQSClient:
     """The process's SQS client (region and endpoint from the standard AWS variables)."""
     return boto3.session.Session().client("sqs", config=CLIENT_CONFIG)

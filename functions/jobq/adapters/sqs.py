@@ -1,14 +1,13 @@
-"""JobQueue on SQS, plus the receipt-level operations the worker handler needs."""
+"""The jobs queue and the dead-letter queue on SQS (JobQueue, MessageVisibility, DeadLetterQueue)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jobq.adapters.aws import unavailable_on_failure
 from jobq.domain.models import JobMessage
-from jobq.domain.redrive import DeadLetter
+from jobq.domain.ports import DeadLetter, VisibilityChange
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -16,14 +15,6 @@ if TYPE_CHECKING:
 
 MAX_VISIBILITY_SECONDS = 43200
 _BATCH = 10
-
-
-@dataclass(frozen=True)
-class VisibilityChange:
-    """Make a received message visible again after ``seconds``."""
-
-    receipt_handle: str
-    seconds: int
 
 
 class SqsJobQueue:
@@ -98,5 +89,5 @@ class SqsDeadLetterQueue:
         with unavailable_on_failure("SQS", "DeleteMessage"):
             self._client.delete_message(QueueUrl=self._url, ReceiptHandle=letter.receipt_handle)
 
-    def release(self, letters: Sequence[DeadLetter]) -> None:
+    def put_back(self, letters: Sequence[DeadLetter]) -> None:
         change_visibility(self._client, self._url, [VisibilityChange(letter.receipt_handle, 0) for letter in letters])

@@ -109,6 +109,20 @@ class Job(BaseModel):
         """Where clients poll this job."""
         return f"/jobs/{self.job_id}"
 
+    def claimable(self, now: datetime) -> bool:
+        """What a claim requires: an attempt left, and ``queued`` and due, or ``running`` with an expired lease.
+
+        Every JobRepository's ``claim`` checks exactly this (DynamoDB as a condition expression); the
+        repository contract tests hold each implementation to it.
+        """
+        if self.attempts >= self.max_attempts:
+            return False
+        if self.status is JobStatus.QUEUED:
+            return self.available_at <= now
+        if self.status is JobStatus.RUNNING:
+            return self.lease_expires_at is not None and self.lease_expires_at < now
+        return False
+
     def to_document(self) -> JobDocument:
         """The public view of this job."""
         return JobDocument(

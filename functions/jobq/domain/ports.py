@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, Final, Protocol
+
+from pydantic import ValidationError
 
 from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobPage, JobStatus, ListQuery
 
@@ -81,7 +83,7 @@ class JobRepository(Protocol):
     def delete(self, job_id: str, *, expect: Expect) -> None:
         """Remove a job if ``expect`` holds (used to undo a submit whose enqueue failed)."""
 
-    def list_jobs(self, query: ListQuery, *, shards: int) -> JobPage:
+    def list_jobs(self, query: ListQuery) -> JobPage:
         """Jobs newest first, filtered by status and type, from the cursor on."""
 
 
@@ -133,6 +135,63 @@ class JobQueue(Protocol):
         """Put a job's claim check straight into the dead-letter queue."""
 
 
+@dataclass(frozen=True)
+class VisibilityChange:
+    """Make a received message visible again after ``seconds``."""
+
+    receipt_handle: str
+    seconds: int
+
+
+class MessageVisibility(Protocol):
+    """Hands received messages of the jobs queue back, each after its own delay."""
+
+    def change_visibility(self, changes: Sequence[VisibilityChange]) -> int:
+        """Apply the changes; returns how many the queue refused."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message received from the dead-letter queue."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int = 1
+
+    @property
+    def message(self) -> JobMessage | None:
+        """The job message it carries, or None if the body is not one."""
+        try:
+            return JobMessage.model_validate_json(self.body)
+        except ValidationError:
+            return None
+
+
+class DeadLetterQueue(Protocol):
+    """The dead-letter queue, message by message."""
+
+    def receive(self, max_messages: int, *, hide_seconds: int) -> Sequence[DeadLetter]:
+        """Up to ``max_messages`` visible messages, hidden from others for ``hide_seconds``."""
+
+    def delete(self, letter: DeadLetter) -> None:
+        """Remove a received message for good."""
+
+    def put_back(self, letters: Sequence[DeadLetter]) -> None:
+        """Make received messages visible again at once."""
+
+
+class DeadLetterRoute(StrEnum):
+    """How a failed job's message reaches the dead-letter queue."""
+
+    REDRIVE = "redrive"
+    """Its last receive was handed back: the queue's redrive policy moves it."""
+    SENT = "sent"
+    """The worker sent a copy to the DLQ and deleted the original."""
+    SWEEPER = "sweeper"
+    """The sweeper failed a job whose worker was lost and sent its message."""
+
+
 class IdempotencyStore(Protocol):
     """Runs an action once per key and remembers its result.
 
@@ -151,28 +210,43 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-class JobEvents(Protocol):
-    """Lifecycle events: logs and metrics. One implementation per runtime, a recorder in tests."""
+class JobEvents:
+    """Lifecycle events: logs and metrics. This base ignores every event (tools that report outcomes
+    themselves use it as is); each runtime subclasses it, and tests record them."""
 
     def job_scope(self, job_id: str, job_type: str) -> AbstractContextManager[None]:
         """Every log line inside carries ``job_id`` and ``job_type``."""
+        return nullcontext()
 
-    def submitted(self, job: Job) -> None: ...
+    def submitted(self, job: Job) -> None:
+        """A job was stored and enqueued."""
 
-    def started(self, job: Job) -> None: ...
+    def started(self, job: Job) -> None:
+        """An attempt claimed the job."""
 
-    def succeeded(self, job: Job, duration_ms: float) -> None: ...
+    def succeeded(self, job: Job, duration_ms: float) -> None:
+        """The job's handler returned and the result was stored."""
 
-    def retry_scheduled(self, job: Job, delay_seconds: float, duration_ms: float) -> None: ...
+    def retry_scheduled(self, job: Job, delay_seconds: float, duration_ms: float) -> None:
+        """An attempt failed; the job is queued again after ``delay_seconds``."""
 
-    def failed(self, job: Job, duration_ms: float | None) -> None: ...
+    def failed(self, job: Job, duration_ms: float | None) -> None:
+        """The job failed for good."""
 
-    def dead_lettered(self, job: Job, route: str) -> None: ...
+    def dead_lettered(self, job: Job, route: DeadLetterRoute) -> None:
+        """A failed job's message is (or will be) in the dead-letter queue."""
 
-    def skipped(self, job_id: str, reason: str) -> None: ...
+    def skipped(self, job_id: str, reason: str) -> None:
+        """A delivery was acknowledged without running the job."""
 
-    def released(self, job_id: str, delay_seconds: float, reason: str) -> None: ...
+    def deferred(self, job_id: str, delay_seconds: float, reason: str) -> None:
+        """A delivery was handed back to the queue to come again after ``delay_seconds``."""
 
-    def cancelled(self, job: Job) -> None: ...
+    def cancelled(self, job: Job) -> None:
+        """A queued job was cancelled."""
 
-    def requeued(self, job: Job, reason: str) -> None: ...
+    def requeued(self, job: Job, reason: str) -> None:
+        """A job went back to ``queued`` with a fresh message (API retry, lost worker)."""
+
+    def resent(self, job: Job, reason: str) -> None:
+        """A job that stayed ``queued`` got a fresh message (its message was lost)."""

@@ -2,52 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from pydantic import ValidationError
+from enum import Enum
 
 from jobq.domain.errors import InvalidTransitionError, JobNotFoundError
-from jobq.domain.models import Job, JobMessage
+from jobq.domain.models import Job
+from jobq.domain.ports import DeadLetter, DeadLetterQueue
 from jobq.domain.service import JobService
-
-_log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One message received from the dead-letter queue."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    receive_count: int = 1
-
-    @property
-    def message(self) -> JobMessage | None:
-        """The job message it carries, or None if the body is not one."""
-        try:
-            return JobMessage.model_validate_json(self.body)
-        except ValidationError:
-            return None
-
-
-class DeadLetterQueue(Protocol):
-    """The dead-letter queue, message by message."""
-
-    def receive(self, max_messages: int, *, hide_seconds: int) -> Sequence[DeadLetter]:
-        """Up to ``max_messages`` visible messages, hidden from others for ``hide_seconds``."""
-
-    def delete(self, letter: DeadLetter) -> None: ...
-
-    def release(self, letters: Sequence[DeadLetter]) -> None:
-        """Make messages visible again at once."""
 
 
 def receive_all(dead_letters: DeadLetterQueue, *, limit: int, hide_seconds: int) -> list[DeadLetter]:
-    """Up to ``limit`` messages, ten per receive, each hidden until released or deleted."""
+    """Up to ``limit`` messages, ten per receive, each hidden until put back or deleted."""
     letters: list[DeadLetter] = []
     while len(letters) < limit:
         batch = dead_letters.receive(min(10, limit - len(letters)), hide_seconds=hide_seconds)
@@ -65,13 +30,44 @@ class DeadLetterView:
     job: Job | None
 
 
+class Verdict(Enum):
+    """What a redrive does with one DLQ message."""
+
+    REDRIVEN = "redriven"
+    """The job was failed or cancelled: it is queued again and the message deleted."""
+    STALE = "stale"
+    """The job is no longer failed (retried or recovered since): the message is deleted."""
+    KEPT = "kept"
+    """Unreadable, or its job no longer exists: the message stays for an operator."""
+
+    @property
+    def deletes_message(self) -> bool:
+        return self is not Verdict.KEPT
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A verdict and why."""
+
+    verdict: Verdict
+    reason: str = ""
+
+
 @dataclass
 class RedriveReport:
-    """What a redrive did, per outcome."""
+    """What a redrive did, per verdict."""
 
     redriven: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, key: str, outcome: Outcome) -> None:
+        if outcome.verdict is Verdict.REDRIVEN:
+            self.redriven.append(key)
+        elif outcome.verdict is Verdict.STALE:
+            self.dropped.append((key, outcome.reason))
+        else:
+            self.kept.append((key, outcome.reason))
 
 
 class Redriver:
@@ -102,7 +98,7 @@ class Redriver:
         try:
             return [DeadLetterView(letter, self._job(letter)) for letter in letters]
         finally:
-            self._dlq.release(letters)
+            self._dlq.put_back(letters)
 
     def redrive(self, job_id: str | None = None) -> RedriveReport:
         """Retry the DLQ's failed jobs (only ``job_id``'s if given) and delete their DLQ messages.
@@ -114,33 +110,26 @@ class Redriver:
         keep: list[DeadLetter] = []
         for letter in self._drain():
             message = letter.message
+            if message is not None and job_id is not None and message.job_id != job_id:
+                keep.append(letter)  # not asked for: left alone, not reported
+                continue
             if message is None:
-                report.kept.append((letter.message_id, "body is not a job message"))
-                keep.append(letter)
-                continue
-            if job_id is not None and message.job_id != job_id:
-                keep.append(letter)
-                continue
-            outcome = self._redrive_one(message.job_id)
-            if outcome is None:
-                report.redriven.append(message.job_id)
-                self._dlq.delete(letter)
-            elif outcome.startswith("stale"):
-                report.dropped.append((message.job_id, outcome))
+                outcome, key = Outcome(Verdict.KEPT, "body is not a job message"), letter.message_id
+            else:
+                outcome, key = self._redrive_one(message.job_id), message.job_id
+            report.add(key, outcome)
+            if outcome.verdict.deletes_message:
                 self._dlq.delete(letter)
             else:
-                report.kept.append((message.job_id, outcome))
                 keep.append(letter)
-        self._dlq.release(keep)
+        self._dlq.put_back(keep)
         return report
 
-    def _redrive_one(self, job_id: str) -> str | None:
-        """None when the job was re-queued; otherwise why not."""
+    def _redrive_one(self, job_id: str) -> Outcome:
         try:
             self._service.retry(job_id)
         except JobNotFoundError:
-            return "no such job (expired or deleted)"
+            return Outcome(Verdict.KEPT, "no such job (expired or deleted)")
         except InvalidTransitionError as exc:
-            status = exc.current_status or "unknown"
-            return f"stale: the job is {status}"
-        return None
+            return Outcome(Verdict.STALE, f"stale: the job is {exc.current_status or 'unknown'}")
+        return Outcome(Verdict.REDRIVEN)

@@ -9,12 +9,14 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
+from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
+from jobq.domain.context import JobContext
 from jobq.domain.errors import (
     DependencyUnavailableError,
     InvalidPayloadError,
@@ -25,6 +27,7 @@ from jobq.domain.models import AttemptFailure, Delivery, Job, JobError, JobStatu
 from jobq.domain.ports import (
     Clock,
     ConditionFailedError,
+    DeadLetterRoute,
     Expect,
     JobChange,
     JobEvents,
@@ -32,13 +35,12 @@ from jobq.domain.ports import (
     JobRepository,
     RecordTooLargeError,
 )
-from jobq.registry import JobContext, JobRegistry, JobType, RetryPolicy
+from jobq.domain.registry import JobRegistry, JobType
+from jobq.domain.retry import RetryPolicy
 
 _log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MAX_SQS_DELAY_SECONDS = 900
-MIN_SLOT_SECONDS = 0.5
 OUTAGE_RETRY_SECONDS = 10
 
 
@@ -50,41 +52,15 @@ class Ack:
 
 
 @dataclass(frozen=True)
-class Release:
-    """Give the message back; it becomes visible again after ``delay_seconds``."""
+class Defer:
+    """Hand the message back to the queue; it comes again after ``delay_seconds``."""
 
     delay_seconds: int
     reason: str
 
 
-Decision = Ack | Release
-
-
-@dataclass
-class TimeBudget:
-    """The invocation's remaining time, shared by the records of one batch."""
-
-    remaining_seconds: Callable[[], float]
-    reserve_seconds: float = 2.0
-    started: int = field(default=0, init=False)
-
-    def slot(self, timeout_seconds: float) -> float | None:
-        """Seconds a job with this timeout may run now, or None to leave it for another invocation.
-
-        A job starts only if its whole timeout fits, except the invocation's first job, which runs
-        with whatever time there is, so that a type slower than the function's timeout still runs.
-        """
-        available = self.remaining_seconds() - self.reserve_seconds
-        if available < MIN_SLOT_SECONDS:
-            return None
-        if timeout_seconds <= available:
-            granted = timeout_seconds
-        elif self.started == 0:
-            granted = available
-        else:
-            return None
-        self.started += 1
-        return granted
+Decision = Ack | Defer
+"""What becomes of a delivered message: every path of the runner ends in one of these."""
 
 
 CallWithTimeLimit = Callable[[Callable[[], Any], float], Any]
@@ -122,17 +98,17 @@ class JobRunner:
         """Claim the delivered job and run it, or decide what becomes of a message it cannot run."""
         message = delivery.message
         with self._events.job_scope(message.job_id, message.type):
-            job_type = self._registry.find(message.type)
+            job_type = self._registry.get(message.type)
             timeout = budget.slot(job_type.timeout_seconds if job_type else MIN_SLOT_SECONDS)
             if timeout is None:
-                return self._release_or_requeue(delivery, 0, "not started: no time left in this invocation")
+                return self._defer(delivery, 0, "not started: no time left in this invocation")
             try:
                 return self._claim_and_run(delivery, timeout)
             except DependencyUnavailableError as exc:
                 # DynamoDB or SQS is down (after boto3's retries): try this message again shortly. The
                 # job's record decides what happens then; a lease taken before the outage expires.
                 _log.warning("dependency unavailable: %s", exc.message)
-                return self._release_or_requeue(delivery, OUTAGE_RETRY_SECONDS, "dependency unavailable")
+                return self._defer(delivery, OUTAGE_RETRY_SECONDS, "dependency unavailable")
 
     def _claim_and_run(self, delivery: Delivery, timeout: float) -> Decision:
         now = self._clock.now()
@@ -145,7 +121,7 @@ class JobRunner:
             )
         except ConditionFailedError as rejected:
             return self._not_claimed(delivery, rejected.current, now)
-        return self._run(job, self._registry.find(job.type), delivery, timeout)
+        return self._run(job, self._registry.get(job.type), delivery, timeout)
 
     def _not_claimed(self, delivery: Delivery, current: Job | None, now: datetime) -> Decision:
         if current is None:
@@ -156,7 +132,7 @@ class JobRunner:
             return Ack(f"already {current.status.value}")
         if current.status is JobStatus.QUEUED and current.available_at > now:
             wait = _seconds_until(current.available_at, now)
-            return self._release_or_requeue(delivery, wait, "not due yet")
+            return self._defer(delivery, wait, "not due yet")
         lease_held = current.lease_expires_at is not None and current.lease_expires_at >= now
         if current.status is JobStatus.RUNNING and lease_held:
             assert current.lease_expires_at is not None
@@ -164,7 +140,7 @@ class JobRunner:
             if delivery.receive_count >= self._max_receive_count:
                 self._events.skipped(current.job_id, "duplicate delivery: running elsewhere")
                 return Ack("running elsewhere")
-            return self._release_or_requeue(delivery, wait, "running elsewhere")
+            return self._defer(delivery, wait, "running elsewhere")
         # Not claimable although due: no attempt is left. For a running job, the last attempt was
         # lost mid-run (the worker crashed or timed out before its lease expired).
         if current.status is JobStatus.RUNNING:
@@ -177,7 +153,8 @@ class JobRunner:
                 retryable=False,
             )
             expect = Expect.status(JobStatus.QUEUED, attempts=current.attempts)
-        failed = self._finish_failed(current, error, now, duration_ms=None, expect=expect)
+        entry = _history_entry(current, error, now)
+        failed = self._finish_failed(current, error, now, duration_ms=None, expect=expect, history=(entry,))
         if failed is None:
             return Ack("lost a race to fail the job")
         return self._dead_letter(failed, delivery)
@@ -261,7 +238,8 @@ class JobRunner:
         duration_ms: float,
     ) -> Decision:
         if not (error.retryable and job.attempts < job.max_attempts):
-            failed = self._finish_failed(job, error, now, duration_ms)
+            history = (*_lost_attempt(job), _history_entry(job, error, now))
+            failed = self._finish_failed(job, error, now, duration_ms, expect=self._holding(job), history=history)
             if failed is None:
                 return Ack("lost the lease before failing the job")
             return self._dead_letter(failed, delivery)
@@ -280,7 +258,7 @@ class JobRunner:
         except ConditionFailedError as rejected:
             return self._lost_lease(job, rejected.current)
         self._events.retry_scheduled(queued, delay, duration_ms)
-        return self._release_or_requeue(delivery, delay, "retry scheduled")
+        return self._defer(delivery, delay, "retry scheduled")
 
     def _finish_failed(
         self,
@@ -288,18 +266,21 @@ class JobRunner:
         error: JobError,
         now: datetime,
         duration_ms: float | None,
-        expect: Expect | None = None,
+        *,
+        expect: Expect,
+        history: tuple[AttemptFailure, ...],
     ) -> Job | None:
+        """Write ``failed`` if ``expect`` holds, appending ``history``; None when it no longer held."""
         change = JobChange(
             status=JobStatus.FAILED,
             at=now,
             error=error,
-            append_history=(*(() if expect else _lost_attempt(job)), _history_entry(job, error, now)),
+            append_history=history,
             finished_at=now,
             release_lease=True,
         )
         try:
-            failed = self._repo.update(job.job_id, change, expect=expect or self._holding(job))
+            failed = self._repo.update(job.job_id, change, expect=expect)
         except ConditionFailedError as rejected:
             self._lost_lease(job, rejected.current)
             return None
@@ -309,27 +290,28 @@ class JobRunner:
     def _dead_letter(self, job: Job, delivery: Delivery) -> Decision:
         """A failed job's message goes to the DLQ: by redrive if this was its last receive, else sent."""
         if delivery.receive_count >= self._max_receive_count:
-            self._events.dead_lettered(job, "redrive")
-            return Release(0, "failed: the queue's redrive moves the message to the dead-letter queue")
+            self._events.dead_lettered(job, DeadLetterRoute.REDRIVE)
+            return Defer(0, "failed: the queue's redrive moves the message to the dead-letter queue")
         try:
             self._queue.send_to_dead_letter(delivery.message)
         except DependencyUnavailableError:
             _log.exception("could not send failed job %s to the dead-letter queue", job.job_id)
             return Ack("failed; the dead-letter queue was unavailable")
-        self._events.dead_lettered(job, "sent")
+        self._events.dead_lettered(job, DeadLetterRoute.SENT)
         return Ack("failed and sent to the dead-letter queue")
 
-    def _release_or_requeue(self, delivery: Delivery, delay: int, reason: str) -> Decision:
-        """Return the message, unless one more receive would dead-letter it: then enqueue a fresh copy."""
+    def _defer(self, delivery: Delivery, delay: int, reason: str) -> Decision:
+        """Have the message come again after ``delay``: hand it back, or, when one more receive would
+        dead-letter it, enqueue a fresh copy and acknowledge this one."""
         if delivery.receive_count < self._max_receive_count:
-            self._events.released(delivery.message.job_id, delay, reason)
-            return Release(delay, reason)
+            self._events.deferred(delivery.message.job_id, delay, reason)
+            return Defer(delay, reason)
         try:
             self._queue.send(delivery.message, delay_seconds=min(delay, MAX_SQS_DELAY_SECONDS))
         except DependencyUnavailableError:
             _log.exception("could not re-enqueue job %s; its message may reach the DLQ", delivery.message.job_id)
-            return Release(delay, reason)
-        self._events.released(delivery.message.job_id, delay, f"{reason} (fresh message)")
+            return Defer(delay, reason)
+        self._events.deferred(delivery.message.job_id, delay, f"{reason} (fresh message)")
         return Ack(f"{reason}: re-enqueued as a fresh message")
 
     def _lost_lease(self, job: Job, current: Job | None) -> Decision:

@@ -35,7 +35,7 @@ from jobq.domain.ports import (
     RecordTooLargeError,
     SweepIndex,
 )
-from jobq.registry import JobRegistry
+from jobq.domain.registry import JobRegistry
 
 _log = logging.getLogger(__name__)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
@@ -53,7 +53,6 @@ class JobService:
         clock: Clock,
         events: JobEvents,
         max_attempts: int,
-        list_shards: int,
         idempotency: IdempotencyStore | None = None,
         sweep_index: SweepIndex | None = None,
     ) -> None:
@@ -63,7 +62,6 @@ class JobService:
         self._clock = clock
         self._events = events
         self._max_attempts = max_attempts
-        self._list_shards = list_shards
         self._idempotency = idempotency
         self._sweep_index = sweep_index
 
@@ -85,7 +83,7 @@ class JobService:
 
     def submit(self, request: SubmitJobRequest) -> Job:
         """Validate, store as ``queued``, enqueue. If enqueueing fails, undo the store and raise 503."""
-        job_type = self._registry.get(request.type)
+        job_type = self._registry.require(request.type)
         job_type.parse(request.payload)
         now = self._clock.now()
         job = Job(
@@ -119,7 +117,7 @@ class JobService:
 
     def list(self, query: ListQuery) -> JobPage:
         """Jobs newest first, optionally filtered by status and type."""
-        return self._repo.list_jobs(query, shards=self._list_shards)
+        return self._repo.list_jobs(query)
 
     def cancel(self, job_id: str) -> Job:
         """``queued`` -> ``cancelled``; anything else is a conflict."""
@@ -142,7 +140,7 @@ class JobService:
             job = self._repo.update(job_id, change, expect=Expect.status(JobStatus.FAILED, JobStatus.CANCELLED))
         except ConditionFailedError as rejected:
             raise self._conflict(job_id, rejected.current, "retry", "failed or cancelled") from None
-        self._watch(job)
+        self._lower_sweep_mark(job)
         try:
             self._queue.send(JobMessage(job_id=job.job_id, type=job.type))
         except DependencyUnavailableError:
@@ -151,8 +149,8 @@ class JobService:
         self._events.requeued(job, "retry requested")
         return job
 
-    def _watch(self, job: Job) -> None:
-        """The sweeper had this job behind its mark (it was terminal); make it look again."""
+    def _lower_sweep_mark(self, job: Job) -> None:
+        """The sweeper had this job behind its mark (it was terminal); make it read the job again."""
         if self._sweep_index is None:
             return
         try:

@@ -6,7 +6,7 @@ Runs on a schedule. It reads the listing index shard by shard, oldest first, fro
 - ``running`` with an expired lease (its worker crashed or timed out): back to ``queued`` with a fresh
   message while attempts remain, else ``failed`` with a WorkerLostError and a message in the DLQ;
 - ``queued``, due, and untouched for longer than ``stuck_after`` (its message was lost, e.g. the API
-  died between writing the job and sending it): a fresh message.
+  died between writing the job and sending it): a fresh message (the job is *resent*; it stays queued).
 
 It also keeps the dead-letter queue true: a message there whose job is not ``failed`` (the job was
 recovered or retried since, e.g. a message redriven after its worker died on the last receive while
@@ -28,6 +28,9 @@ from jobq.domain.ports import (
     UNSET,
     Clock,
     ConditionFailedError,
+    DeadLetter,
+    DeadLetterQueue,
+    DeadLetterRoute,
     Expect,
     JobChange,
     JobEvents,
@@ -35,7 +38,7 @@ from jobq.domain.ports import (
     JobRepository,
     SweepIndex,
 )
-from jobq.domain.redrive import DeadLetter, DeadLetterQueue, receive_all
+from jobq.domain.redrive import receive_all
 
 _log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class SweepReport:
     active: int = 0
     requeued: int = 0
     failed: int = 0
-    reenqueued: int = 0
+    resent: int = 0
     errors: int = 0
     stale_dead_letters: int = 0
     marks_saved: bool = False
@@ -132,7 +135,7 @@ class Sweeper:
             report.stale_dead_letters += 1
             with self._events.job_scope(job.job_id, job.type):
                 self._events.skipped(job.job_id, f"stale dead-letter message deleted: the job is {job.status.value}")
-        dead_letters.release(keep)
+        dead_letters.put_back(keep)
 
     def _sweep_shard(self, shard: int, mark: str | None, now: datetime, report: SweepReport) -> str | None:
         """Check the shard's jobs after ``mark``; returns the new mark."""
@@ -163,7 +166,7 @@ class Sweeper:
                     return job
                 return self._recover_lost(job, now, report)
             if job.status is JobStatus.QUEUED and self._stale(job, now):
-                return self._reenqueue(job, now, report)
+                return self._resend(job, now, report)
             return job
 
     def _stale(self, job: Job, now: datetime) -> bool:
@@ -197,10 +200,11 @@ class Sweeper:
             report.failed += 1
             self._events.failed(changed, None)
             self._queue.send_to_dead_letter(message)
-            self._events.dead_lettered(changed, "sweeper")
+            self._events.dead_lettered(changed, DeadLetterRoute.SWEEPER)
         return changed
 
-    def _reenqueue(self, job: Job, now: datetime, report: SweepReport) -> Job:
+    def _resend(self, job: Job, now: datetime, report: SweepReport) -> Job:
+        """A fresh message for a job that stays ``queued`` (touching ``updated_at`` restarts its bound)."""
         change = JobChange(status=JobStatus.QUEUED, at=now)
         try:
             touched = self._repo.update(
@@ -208,8 +212,8 @@ class Sweeper:
             )
         except ConditionFailedError as rejected:
             return rejected.current or job
-        report.reenqueued += 1
-        self._events.requeued(touched, f"queued for over {self._stuck_after.total_seconds():g} s without a run")
+        report.resent += 1
+        self._events.resent(touched, f"queued for over {self._stuck_after.total_seconds():g} s without a run")
         self._send(JobMessage(job_id=job.job_id, type=job.type), touched)
         return touched
 

@@ -6,7 +6,6 @@ import binascii
 import json
 import math
 from collections.abc import Callable, Mapping
-from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +21,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, Field
 
 from jobq import __version__
+from jobq.caching import per_process
 from jobq.domain import errors
 from jobq.domain.models import JobDocument, JobPageDocument, JobStatus, ListQuery, SubmitJobRequest
 from jobq.domain.service import JobService
@@ -283,7 +283,7 @@ def treat_body_as_json(event: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
-@cache
+@per_process
 def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
     app = build_app(get_job_service, lambda: get_api_settings().max_body_bytes)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from jobq.caching import per_process
 from jobq.observability import get_logger, instrument
 from jobq.wiring import get_sweeper
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-@cache
+@per_process
 def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
     sweeper = get_sweeper()
     logger = get_logger()

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from jobq.adapters.sqs import VisibilityChange
+from jobq.caching import per_process
+from jobq.domain.budget import TimeBudget
 from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import Delivery, JobMessage
-from jobq.domain.runner import Release, TimeBudget
+from jobq.domain.ports import VisibilityChange
+from jobq.domain.runner import Defer
 from jobq.observability import get_logger, instrument
 from jobq.wiring import get_job_runner, get_queue
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-class RecordReleasedError(Exception):
+class RecordDeferredError(Exception):
     """Reported to the batch processor so the record counts as a batch item failure."""
 
 
@@ -33,7 +34,7 @@ def parse_delivery(record: SQSRecord) -> Delivery:
     )
 
 
-@cache
+@per_process
 def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
     runner = get_job_runner()
     queue = get_queue()
@@ -43,7 +44,7 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
         # One processor per invocation: its state is per batch (and Lambda runs one invocation at a time).
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         budget = TimeBudget(lambda: context.get_remaining_time_in_millis() / 1000)
-        releases: list[VisibilityChange] = []
+        deferred: list[VisibilityChange] = []
 
         def record_handler(record: SQSRecord) -> str:
             try:
@@ -52,19 +53,19 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
                 # Poison message: no job to fail. Returned at once, so the redrive policy moves it
                 # to the dead-letter queue after maxReceiveCount receives, where it can be inspected.
                 logger.error("invalid message body", extra={"message_id": record.message_id})
-                releases.append(VisibilityChange(record.receipt_handle, 0))
-                raise RecordReleasedError("invalid message body") from None
+                deferred.append(VisibilityChange(record.receipt_handle, 0))
+                raise RecordDeferredError("invalid message body") from None
             decision = runner.handle(delivery, budget)
-            if isinstance(decision, Release):
-                releases.append(VisibilityChange(record.receipt_handle, decision.delay_seconds))
-                raise RecordReleasedError(decision.reason)
+            if isinstance(decision, Defer):
+                deferred.append(VisibilityChange(record.receipt_handle, decision.delay_seconds))
+                raise RecordDeferredError(decision.reason)
             return decision.reason
 
         with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
             processor.process()
-        if releases:
+        if deferred:
             try:
-                refused = queue.change_visibility(releases)
+                refused = queue.change_visibility(deferred)
             except DependencyUnavailableError:
                 logger.exception("could not set the visibility of returned messages")
             else:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from jobq import JobRegistry, JobType
 from jobq.jobs import builtin
-from jobq.registry import JobRegistry, JobType
 
 
 def build_registry() -> JobRegistry:

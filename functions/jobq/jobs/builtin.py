@@ -7,8 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobq.domain.errors import NonRetryableError
-from jobq.registry import JobContext
+from jobq import JobContext, NonRetryableError
 
 
 class EchoPayload(BaseModel):

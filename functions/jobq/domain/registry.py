@@ -1,70 +1,22 @@
-"""Job types: name -> payload model, handler, timeout, attempts and retry policy."""
+"""The job registry: type name -> payload model, handler, timeout, max attempts and retry policy."""
 
 from __future__ import annotations
 
-import math
-import random
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
+from jobq.domain.context import JobContext
 from jobq.domain.errors import InvalidPayloadError, UnknownJobTypeError
 from jobq.domain.models import JOB_TYPE_PATTERN
+from jobq.domain.retry import RetryPolicy
 
 P = TypeVar("P", bound=BaseModel)
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
-
-
-class RetryPolicy(BaseModel):
-    """Exponential backoff with jitter: ``base * factor**(n-1)`` seconds, capped, then jittered."""
-
-    model_config = ConfigDict(frozen=True)
-
-    base_seconds: float = Field(default=5, ge=0, le=43200)
-    factor: float = Field(default=2, ge=1, le=10)
-    max_seconds: float = Field(default=600, ge=0, le=43200)
-    jitter: float = Field(default=0.2, ge=0, le=1, description="Spread as a fraction of the delay (+/-).")
-
-    @model_validator(mode="after")
-    def _cap_not_below_base(self) -> RetryPolicy:
-        if self.max_seconds < self.base_seconds:
-            raise ValueError("max_seconds must be at least base_seconds")
-        return self
-
-    def delay_seconds(self, failed_attempts: int, rng: random.Random | None = None) -> int:
-        """Visibility delay after the ``failed_attempts``-th failure (1-based), whole seconds."""
-        exponent = max(failed_attempts - 1, 0)
-        nominal = self.base_seconds
-        if exponent and nominal > 0 and self.factor > 1:
-            # Stop the exponent where the cap is reached: factor**exponent overflows floats long before that.
-            ratio = math.log(self.max_seconds) - math.log(nominal) if self.max_seconds > nominal else 0.0
-            to_cap = math.ceil(ratio / math.log(self.factor))
-            nominal *= self.factor ** min(exponent, max(to_cap, 0))
-        nominal = min(nominal, self.max_seconds)
-        spread = nominal * self.jitter
-        jittered = (rng or random).uniform(nominal - spread, nominal + spread)
-        return max(0, min(round(jittered), int(self.max_seconds)))
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a handler may know about the attempt it runs in."""
-
-    job_id: str
-    job_type: str
-    attempt: int
-    max_attempts: int
-    deadline: float = field(repr=False)
-    """``time.monotonic()`` value by which the handler must return."""
-
-    def remaining_seconds(self) -> float:
-        """Seconds left before this attempt times out."""
-        return max(0.0, self.deadline - time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -113,11 +65,11 @@ class JobRegistry:
         """Registered type names, sorted."""
         return sorted(self._types)
 
-    def find(self, name: str) -> JobType[Any] | None:
+    def get(self, name: str) -> JobType[Any] | None:
         """The type called ``name``, or None."""
         return self._types.get(name)
 
-    def get(self, name: str) -> JobType[Any]:
+    def require(self, name: str) -> JobType[Any]:
         """The type called ``name``, or UnknownJobTypeError listing the known ones."""
         job_type = self._types.get(name)
         if job_type is None:

@@ -1,0 +1,175 @@
+"""JobRepository on DynamoDB: one item per job, every state change a conditional write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from botocore.exceptions import ClientError
+
+from jobq.adapters.aws import error_code, unavailable_on_failure
+from jobq.adapters.dynamodb.codec import decode_job, encode_job, json_attribute, json_model_attribute, millis
+from jobq.adapters.dynamodb.expressions import UpdateExpression
+from jobq.adapters.dynamodb.listing import list_page
+from jobq.adapters.dynamodb.schema import (
+    KEY_ATTRIBUTE,
+    LIST_SHARD_ATTRIBUTE,
+    LIST_SORT_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+    list_shard,
+)
+from jobq.adapters.dynamodb.table import JobsTable
+from jobq.domain.models import Job, JobPage, JobStatus, ListQuery, format_timestamp
+from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, RecordTooLargeError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+CLAIM_CONDITION = (
+    "#attempts < #max_attempts AND ("
+    "(#status = :queued AND #available_at <= :now) OR "
+    "(#status = :running AND #lease_expires_at < :now))"
+)
+"""Queued and due, or running with an expired lease; and attempts left (the domain's ``claimable``)."""
+
+
+class DynamoDBJobRepository:
+    """Jobs in one DynamoDB table (see JobsTable in template.yaml)."""
+
+    def __init__(self, table: JobsTable, *, ttl_days: int) -> None:
+        self._table = table
+        self._client = table.client
+        self._ttl = timedelta(days=ttl_days)
+
+    def insert(self, job: Job) -> None:
+        item = encode_job(job, expires_at=job.updated_at + self._ttl)
+        item[LIST_SHARD_ATTRIBUTE] = {"S": list_shard(job.job_id, self._table.shards)}
+        item[LIST_SORT_ATTRIBUTE] = {"S": job.job_id}
+        with unavailable_on_failure("DynamoDB", "PutItem"):
+            try:
+                self._client.put_item(
+                    TableName=self._table.name,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#id)",
+                    ExpressionAttributeNames={"#id": KEY_ATTRIBUTE},
+                )
+            except ClientError as exc:
+                _raise_specific(exc)
+
+    def get(self, job_id: str) -> Job | None:
+        with unavailable_on_failure("DynamoDB", "GetItem"):
+            response = self._client.get_item(
+                TableName=self._table.name, Key={KEY_ATTRIBUTE: {"S": job_id}}, ConsistentRead=True
+            )
+        item = response.get("Item")
+        return decode_job(item) if item else None
+
+    def claim(self, job_id: str, *, now: datetime, lease_id: str, lease_expires_at: datetime) -> Job:
+        now_iso = {"S": format_timestamp(now)}
+        with unavailable_on_failure("DynamoDB", "UpdateItem"):
+            try:
+                response = self._client.update_item(
+                    TableName=self._table.name,
+                    Key={KEY_ATTRIBUTE: {"S": job_id}},
+                    UpdateExpression=(
+                        "SET #claimed_from = #status, #status = :running, #attempts = #attempts + :one, "
+                        "#lease_id = :lease, #lease_expires_at = :until, #started_at = :now_iso, #updated_at = :now_iso"
+                    ),
+                    ConditionExpression=CLAIM_CONDITION,
+                    ExpressionAttributeNames={
+                        "#status": "status",
+                        "#claimed_from": "claimed_from",
+                        "#attempts": "attempts",
+                        "#max_attempts": "max_attempts",
+                        "#lease_id": "lease_id",
+                        "#lease_expires_at": "lease_expires_at",
+                        "#started_at": "started_at",
+                        "#updated_at": "updated_at",
+                        "#available_at": "available_at",
+                    },
+                    ExpressionAttributeValues={
+                        ":running": {"S": JobStatus.RUNNING.value},
+                        ":queued": {"S": JobStatus.QUEUED.value},
+                        ":one": {"N": "1"},
+                        ":lease": {"S": lease_id},
+                        ":until": {"N": str(millis(lease_expires_at))},
+                        ":now": {"N": str(millis(now))},
+                        ":now_iso": now_iso,
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                _raise_specific(exc)
+        return decode_job(response["Attributes"])
+
+    def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
+        expression = UpdateExpression()
+        expression.set("status", {"S": change.status.value})
+        expression.set("updated_at", {"S": format_timestamp(change.at)})
+        expression.set(TTL_ATTRIBUTE, {"N": str(int((change.at + self._ttl).timestamp()))})
+        if change.result is not UNSET:
+            expression.set_or_remove("result", None if change.result is None else json_attribute(change.result))
+        if change.error is not UNSET:
+            expression.set_or_remove("error", None if change.error is None else json_model_attribute(change.error))
+        if change.finished_at is not UNSET:
+            finished: AttributeValueTypeDef | None = (
+                None if change.finished_at is None else {"S": format_timestamp(change.finished_at)}
+            )
+            expression.set_or_remove("finished_at", finished)
+        if change.available_at is not UNSET:
+            expression.set("available_at", {"N": str(millis(change.available_at))})
+        if change.attempts is not UNSET:
+            expression.set("attempts", {"N": str(change.attempts)})
+        if change.append_history:
+            expression.append("history", *(json_model_attribute(entry) for entry in change.append_history))
+        if change.release_lease:
+            expression.remove("lease_id", "lease_expires_at")
+        condition = expression.condition(expect)
+        with unavailable_on_failure("DynamoDB", "UpdateItem"):
+            try:
+                response = self._client.update_item(
+                    TableName=self._table.name,
+                    Key={KEY_ATTRIBUTE: {"S": job_id}},
+                    UpdateExpression=expression.render(),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=expression.names,
+                    ExpressionAttributeValues=expression.values,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                _raise_specific(exc)
+        return decode_job(response["Attributes"])
+
+    def delete(self, job_id: str, *, expect: Expect) -> None:
+        expression = UpdateExpression()
+        condition = expression.condition(expect)
+        with unavailable_on_failure("DynamoDB", "DeleteItem"):
+            try:
+                self._client.delete_item(
+                    TableName=self._table.name,
+                    Key={KEY_ATTRIBUTE: {"S": job_id}},
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=expression.names,
+                    ExpressionAttributeValues=expression.values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                _raise_specific(exc)
+
+    def list_jobs(self, query: ListQuery) -> JobPage:
+        return list_page(self._table, query)
+
+
+def _raise_specific(exc: ClientError) -> NoReturn:
+    """A failed condition as ConditionFailedError, an oversized item as RecordTooLargeError, else ``exc``."""
+    code = error_code(exc)
+    if code == "ConditionalCheckFailedException":
+        old = cast("Mapping[str, Any] | None", exc.response.get("Item"))
+        raise ConditionFailedError(decode_job(old) if old else None) from None
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    if code == "ValidationException" and "size" in message.lower():
+        raise RecordTooLargeError(message) from None
+    raise exc

@@ -1,0 +1,21 @@
+"""The jobs table's attribute and index names (template.yaml's JobsTable declares the same) and its shards."""
+
+from __future__ import annotations
+
+import zlib
+
+KEY_ATTRIBUTE = "job_id"
+LIST_INDEX = "ListIndex"
+LIST_SHARD_ATTRIBUTE = "list_shard"
+LIST_SORT_ATTRIBUTE = "list_sk"
+TTL_ATTRIBUTE = "expires_at"
+
+
+def list_shard(job_id: str, shards: int) -> str:
+    """The listing-index partition of a job: a stable hash of its id."""
+    return shard_name(zlib.crc32(job_id.encode()) % shards)
+
+
+def shard_name(shard: int) -> str:
+    """The partition key value of shard number ``shard``."""
+    return f"{shard:02d}"

@@ -1,0 +1,101 @@
+"""The jobs table as every DynamoDB adapter reaches it: client, name, listing shards, and the reads they share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from jobq.adapters.aws import unavailable_on_failure
+from jobq.adapters.dynamodb.codec import decode_job
+from jobq.adapters.dynamodb.schema import (
+    KEY_ATTRIBUTE,
+    LIST_INDEX,
+    LIST_SHARD_ATTRIBUTE,
+    LIST_SORT_ATTRIBUTE,
+    shard_name,
+)
+from jobq.domain.errors import DependencyUnavailableError
+from jobq.domain.models import Job
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+BATCH_GET_MAX = 100
+
+
+class JobsTable:
+    """One DynamoDB table of jobs (JobsTable in template.yaml) and the number of its listing shards."""
+
+    def __init__(self, client: DynamoDBClient, name: str, *, shards: int) -> None:
+        self.client = client
+        self.name = name
+        self.shards = shards
+
+    def query_shard(
+        self,
+        shard: int,
+        bound: str | None,
+        limit: int,
+        job_type: str | None = None,
+        *,
+        newest_first: bool = True,
+    ) -> tuple[list[str], str | None]:
+        """One page of a listing shard beyond ``bound`` (older ids if newest first, else newer ones).
+
+        Returns the job ids and the bound of the next page (None: the shard ends here).
+        """
+        key_condition = "#shard = :shard"
+        values: dict[str, AttributeValueTypeDef] = {":shard": {"S": shard_name(shard)}}
+        names = {"#shard": LIST_SHARD_ATTRIBUTE}
+        if bound is not None:
+            key_condition += f" AND #sk {'<' if newest_first else '>'} :bound"
+            values[":bound"] = {"S": bound}
+            names["#sk"] = LIST_SORT_ATTRIBUTE
+        extra: dict[str, Any] = {}
+        if job_type is not None:
+            extra["FilterExpression"] = "#type = :type"
+            names["#type"] = "type"
+            values[":type"] = {"S": job_type}
+        with unavailable_on_failure("DynamoDB", "Query"):
+            response = self.client.query(
+                TableName=self.name,
+                IndexName=LIST_INDEX,
+                KeyConditionExpression=key_condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=not newest_first,
+                Limit=limit,
+                **extra,
+            )
+        ids = [item[LIST_SORT_ATTRIBUTE]["S"] for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return ids, (last[LIST_SORT_ATTRIBUTE]["S"] if last else None)
+
+    def batch_get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that still exist, by id (BatchGetItem, 100 keys a request, unprocessed keys retried)."""
+        found: dict[str, Job] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for start in range(0, len(unique), BATCH_GET_MAX):
+            found.update(self._batch_get_chunk(unique[start : start + BATCH_GET_MAX]))
+        return found
+
+    def _batch_get_chunk(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        keys: list[Mapping[str, Any]] = [{KEY_ATTRIBUTE: {"S": job_id}} for job_id in job_ids]
+        found: dict[str, Job] = {}
+        for attempt in range(6):
+            if not keys:
+                break
+            if attempt:
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            with unavailable_on_failure("DynamoDB", "BatchGetItem"):
+                response = self.client.batch_get_item(RequestItems={self.name: {"Keys": keys}})
+            for item in response.get("Responses", {}).get(self.name, []):
+                job = decode_job(item)
+                found[job.job_id] = job
+            unprocessed = cast("dict[str, Any]", response.get("UnprocessedKeys") or {})
+            keys = list(unprocessed.get(self.name, {}).get("Keys", []))
+        if keys:
+            raise DependencyUnavailableError("DynamoDB BatchGetItem kept leaving keys unprocessed")
+        return found
