@@ -53,6 +53,7 @@ class DynamoDBJobRepository:
                     Item=item,
                     ConditionExpression="attribute_not_exists(#id)",
                     ExpressionAttributeNames={"#id": KEY_ATTRIBUTE},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
                 _raise_specific(exc)

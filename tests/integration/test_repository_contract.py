@@ -1,0 +1,308 @@
+"""One contract, two repositories: the in-memory fake the unit tests use and DynamoDB (on moto).
+
+Every case runs against both, so the fake cannot drift from the real thing: claim conditions, leases,
+conditional updates and deletes, listing order, filters and cursors.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from jobq.domain.errors import InvalidCursorError
+from jobq.domain.models import AttemptFailure, Job, JobError, JobStatus, ListQuery, new_job_id
+from jobq.domain.ports import ConditionFailedError, Expect, JobChange, JobRepository
+from tests.support.fakes import InMemoryJobRepository
+from tests.support.stack import Stack
+
+NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)  # whole milliseconds: what DynamoDB keeps
+PAST = NOW - timedelta(seconds=30)
+FUTURE = NOW + timedelta(seconds=30)
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def repo(request: pytest.FixtureRequest, make_stack: Callable[..., Stack]) -> JobRepository:
+    if request.param == "in-memory":
+        return InMemoryJobRepository()
+    make_stack()
+    from jobq import wiring
+    from jobq.adapters.dynamodb import DynamoDBJobRepository
+    from jobq.settings import get_settings
+
+    settings = get_settings()
+    return DynamoDBJobRepository(wiring.jobs_table(settings), ttl_days=settings.job_ttl_days)
+
+
+_ids: Iterator[int] = itertools.count(1)
+
+
+def a_job(**fields: Any) -> Job:
+    """A queued, due echo job with a fresh, time-ordered id; any field overridden."""
+    defaults: dict[str, Any] = {
+        "job_id": new_job_id(NOW + timedelta(milliseconds=next(_ids))),
+        "type": "echo",
+        "status": JobStatus.QUEUED,
+        "payload": {"n": 1},
+        "max_attempts": 3,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "available_at": PAST,
+    }
+    return Job(**(defaults | fields))
+
+
+def stored(repo: JobRepository, **fields: Any) -> Job:
+    job = a_job(**fields)
+    repo.insert(job)
+    return job
+
+
+# -- single items -----------------------------------------------------------------------------------
+
+
+def test_insert_then_get_returns_the_same_job(repo: JobRepository) -> None:
+    error = JobError(type="ValueError", message="boom \u2603", retryable=True)
+    job = stored(
+        repo,
+        result={"a": [1, 2.5, None]},
+        error=error,
+        history=(AttemptFailure.of(error, attempt=1, at=NOW),),
+        attempts=1,
+    )
+    assert repo.get(job.job_id) == job
+
+
+def test_get_of_a_missing_job_is_none(repo: JobRepository) -> None:
+    assert repo.get(a_job().job_id) is None
+
+
+def test_insert_of_an_existing_id_fails_with_the_stored_job(repo: JobRepository) -> None:
+    job = stored(repo)
+    with pytest.raises(ConditionFailedError) as caught:
+        repo.insert(job.model_copy(update={"payload": {"other": True}}))
+    assert caught.value.current == job
+
+
+# -- claim ------------------------------------------------------------------------------------------
+
+_LEASES = {
+    "none": (None, None),
+    "expired": ("old-lease", PAST),
+    "ends-now": ("old-lease", NOW),
+    "live": ("old-lease", FUTURE),
+}
+_STATES = [
+    (status, attempts, available_at, lease)
+    for status in JobStatus
+    for attempts in (0, 2, 3)
+    for available_at in (PAST, NOW, FUTURE)
+    for lease in _LEASES
+]
+
+
+def test_claim_succeeds_exactly_when_the_job_is_claimable(repo: JobRepository) -> None:
+    until = NOW + timedelta(seconds=60)
+    for status, attempts, available_at, lease in _STATES:
+        state = f"{status.value} attempts={attempts}/3 available_at={available_at:%X} lease={lease}"
+        lease_id, lease_expires_at = _LEASES[lease]
+        job = stored(
+            repo,
+            status=status,
+            attempts=attempts,
+            available_at=available_at,
+            lease_id=lease_id,
+            lease_expires_at=lease_expires_at,
+        )
+        if job.claimable(NOW):
+            claimed = repo.claim(job.job_id, now=NOW, lease_id="new-lease", lease_expires_at=until)
+            assert claimed == job.model_copy(
+                update={
+                    "status": JobStatus.RUNNING,
+                    "claimed_from": status,
+                    "attempts": attempts + 1,
+                    "lease_id": "new-lease",
+                    "lease_expires_at": until,
+                    "started_at": NOW,
+                    "updated_at": NOW,
+                }
+            ), state
+            assert repo.get(job.job_id) == claimed, state
+        else:
+            with pytest.raises(ConditionFailedError) as caught:
+                repo.claim(job.job_id, now=NOW, lease_id="new-lease", lease_expires_at=until)
+            assert caught.value.current == job, state
+            assert repo.get(job.job_id) == job, state
+    claimable = sum(
+        a_job(status=s, attempts=n, available_at=t, lease_id=_LEASES[le][0], lease_expires_at=_LEASES[le][1]).claimable(
+            NOW
+        )
+        for s, n, t, le in _STATES
+    )
+    assert 0 < claimable < len(_STATES)  # the grid has both outcomes
+
+
+def test_claim_of_a_missing_job_fails_with_no_current(repo: JobRepository) -> None:
+    with pytest.raises(ConditionFailedError) as caught:
+        repo.claim(a_job().job_id, now=NOW, lease_id="l", lease_expires_at=FUTURE)
+    assert caught.value.current is None
+
+
+def test_two_claims_of_one_delivery_leave_one_winner(repo: JobRepository) -> None:
+    job = stored(repo)
+    first = repo.claim(job.job_id, now=NOW, lease_id="a", lease_expires_at=FUTURE)
+    with pytest.raises(ConditionFailedError) as caught:
+        repo.claim(job.job_id, now=NOW, lease_id="b", lease_expires_at=FUTURE)
+    assert caught.value.current == first
+
+
+# -- conditional updates and deletes ----------------------------------------------------------------
+
+
+def test_update_applies_set_fields_clears_none_and_leaves_unset_alone(repo: JobRepository) -> None:
+    job = stored(
+        repo,
+        status=JobStatus.RUNNING,
+        attempts=1,
+        lease_id="lease",
+        lease_expires_at=FUTURE,
+        error=JobError(type="E", message="earlier", retryable=True),
+        started_at=NOW,
+    )
+    entry = AttemptFailure(type="E", message="m", retryable=True, attempt=1, at=NOW)
+    later = NOW + timedelta(seconds=5)
+    change = JobChange(
+        status=JobStatus.SUCCEEDED,
+        at=later,
+        result={"ok": True},
+        error=None,
+        finished_at=later,
+        append_history=(entry,),
+        release_lease=True,
+    )
+    updated = repo.update(job.job_id, change, expect=Expect.status(JobStatus.RUNNING, lease_id="lease"))
+    assert updated == job.model_copy(
+        update={
+            "status": JobStatus.SUCCEEDED,
+            "updated_at": later,
+            "result": {"ok": True},
+            "error": None,
+            "finished_at": later,
+            "history": (entry,),
+            "lease_id": None,
+            "lease_expires_at": None,
+        }
+    )
+    assert repo.get(job.job_id) == updated
+
+
+def test_update_appends_to_existing_history(repo: JobRepository) -> None:
+    first = AttemptFailure(type="E", message="one", retryable=True, attempt=1, at=NOW)
+    second = AttemptFailure(type="E", message="two", retryable=True, attempt=2, at=NOW)
+    job = stored(repo, history=(first,))
+    change = JobChange(status=JobStatus.QUEUED, at=NOW, append_history=(second,), attempts=0, available_at=FUTURE)
+    updated = repo.update(job.job_id, change, expect=Expect.status(JobStatus.QUEUED))
+    assert updated.history == (first, second)
+    assert (updated.attempts, updated.available_at) == (0, FUTURE)
+
+
+@pytest.mark.parametrize(
+    "expect",
+    [
+        Expect.status(JobStatus.QUEUED),
+        Expect.status(JobStatus.RUNNING, lease_id="someone-else"),
+        Expect.status(JobStatus.RUNNING, attempts=2),
+        Expect.status(JobStatus.SUCCEEDED, JobStatus.FAILED),
+    ],
+    ids=["other-status", "other-lease", "other-attempts", "none-of-several"],
+)
+def test_update_whose_condition_fails_changes_nothing(repo: JobRepository, expect: Expect) -> None:
+    job = stored(repo, status=JobStatus.RUNNING, attempts=1, lease_id="lease", lease_expires_at=FUTURE)
+    with pytest.raises(ConditionFailedError) as caught:
+        repo.update(job.job_id, JobChange(status=JobStatus.FAILED, at=NOW), expect=expect)
+    assert caught.value.current == job
+    assert repo.get(job.job_id) == job
+
+
+def test_update_holds_when_one_of_several_statuses_and_the_attempts_match(repo: JobRepository) -> None:
+    job = stored(repo, status=JobStatus.CANCELLED, attempts=2)
+    expect = Expect.status(JobStatus.FAILED, JobStatus.CANCELLED, attempts=2)
+    updated = repo.update(job.job_id, JobChange(status=JobStatus.QUEUED, at=NOW, attempts=0), expect=expect)
+    assert (updated.status, updated.attempts) == (JobStatus.QUEUED, 0)
+
+
+def test_update_of_a_missing_job_fails_with_no_current(repo: JobRepository) -> None:
+    with pytest.raises(ConditionFailedError) as caught:
+        repo.update(a_job().job_id, JobChange(status=JobStatus.FAILED, at=NOW), expect=Expect.status(JobStatus.QUEUED))
+    assert caught.value.current is None
+
+
+def test_delete_is_conditional(repo: JobRepository) -> None:
+    job = stored(repo, attempts=1)
+    with pytest.raises(ConditionFailedError):
+        repo.delete(job.job_id, expect=Expect.status(JobStatus.QUEUED, attempts=0))
+    assert repo.get(job.job_id) == job
+    repo.delete(job.job_id, expect=Expect.status(JobStatus.QUEUED, attempts=1))
+    assert repo.get(job.job_id) is None
+
+
+# -- listing ----------------------------------------------------------------------------------------
+
+
+def _all_pages(repo: JobRepository, query: ListQuery) -> list[list[str]]:
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        page = repo.list_jobs(query.model_copy(update={"cursor": cursor}))
+        pages.append([job.job_id for job in page.items])
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+        assert len(pages) < 50, "the listing does not end"
+
+
+def test_listing_is_newest_first_and_pages_cover_every_job_once(repo: JobRepository) -> None:
+    jobs = [stored(repo) for _ in range(23)]
+    pages = _all_pages(repo, ListQuery(limit=5))
+    assert [job_id for page in pages for job_id in page] == [job.job_id for job in reversed(jobs)]
+    assert all(len(page) == 5 for page in pages[:4])
+
+
+def test_listing_filters_by_status_and_type(repo: JobRepository) -> None:
+    kinds = [(JobStatus.FAILED, "fail"), (JobStatus.SUCCEEDED, "echo"), (JobStatus.FAILED, "echo")] * 4
+    jobs = [stored(repo, status=status, type=job_type) for status, job_type in kinds]
+    newest_first = list(reversed(jobs))
+
+    failed = _all_pages(repo, ListQuery(status=JobStatus.FAILED, limit=3))
+    assert [i for page in failed for i in page] == [j.job_id for j in newest_first if j.status is JobStatus.FAILED]
+    echo = _all_pages(repo, ListQuery(type="echo", limit=3))
+    assert [i for page in echo for i in page] == [j.job_id for j in newest_first if j.type == "echo"]
+    both = _all_pages(repo, ListQuery(status=JobStatus.FAILED, type="echo", limit=100))
+    assert both == [[j.job_id for j in newest_first if j.status is JobStatus.FAILED and j.type == "echo"]]
+
+
+def test_listing_of_nothing_is_one_empty_page(repo: JobRepository) -> None:
+    page = repo.list_jobs(ListQuery())
+    assert (page.items, page.next_cursor) == ((), None)
+
+
+@pytest.mark.parametrize("cursor", ["not a cursor", "eyJ2IjogOTl9", "", "%%%"])
+def test_a_cursor_the_repository_did_not_issue_is_refused(repo: JobRepository, cursor: str) -> None:
+    stored(repo)
+    with pytest.raises(InvalidCursorError):
+        repo.list_jobs(ListQuery(cursor=cursor))
+
+
+def test_a_cursor_issued_for_other_filters_is_refused(repo: JobRepository) -> None:
+    for _ in range(3):
+        stored(repo)
+    cursor = repo.list_jobs(ListQuery(limit=1)).next_cursor
+    assert cursor is not None
+    with pytest.raises(InvalidCursorError):
+        repo.list_jobs(ListQuery(limit=1, status=JobStatus.QUEUED, cursor=cursor))
+    with pytest.raises(InvalidCursorError):
+        repo.list_jobs(ListQuery(limit=1, type="echo", cursor=cursor))
+    assert len(repo.list_jobs(ListQuery(limit=1, cursor=cursor)).items) == 1
