@@ -1,4 +1,4 @@
-"""Hostile input: fuzz the HTTP API against the OpenAPI document it publishes (SPEC section 4).
+"""Hostile input: fuzz the HTTP API against the OpenAPI document it publishes (README, "HTTP API").
 
 Two sources of requests, both sent through API Gateway's routing and the real API Lambda handler on moto:
 
@@ -213,7 +213,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_response(
         response = case.call()
         for exchange in seen:
             world.check(exchange)
-        # A cursor the API did not issue is a 400 even though any string is schema-valid (SPEC section 4).
+        # A cursor the API did not issue is a 400 even though any string is schema-valid (README, "HTTP API").
         issued_elsewhere = label == "GET /jobs" and "cursor" in (case.query or {})
         case.validate_response(response, excluded_checks=[positive_data_acceptance] if issued_elsewhere else None)
 

@@ -29,7 +29,7 @@ GATEWAY_NOT_FOUND = {"message": "Not Found"}
 """What API Gateway itself answers for a request that matches no route (the function never runs)."""
 
 LOCATION_OPERATIONS = {"POST /jobs", "POST /jobs/{job_id}/retry"}
-"""Operations whose 200/202 carry ``Location: /jobs/{job_id}``, equal to the body's ``status_url`` (SPEC 4)."""
+"""Operations whose 200/202 carry ``Location: /jobs/{job_id}``, equal to the body's ``status_url``."""
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -97,7 +97,7 @@ class ApiContract:
         return self._validators[pointer]
 
     def violations(self, exchange: Exchange) -> list[str]:
-        """Everything about one response that breaks the published contract (and SPEC section 4)."""
+        """Everything about one response that breaks the published contract (and the README's "HTTP API" section)."""
         method, path, status, headers, body = (
             exchange.method,
             exchange.path,

@@ -1,4 +1,4 @@
-"""The API function's HTTP surface (SPEC section 4), driven with real HTTP API payload 2.0 events."""
+"""The API function's HTTP surface (README, "HTTP API"), driven with real HTTP API payload 2.0 events."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def test_body_that_is_not_a_json_object_is_400(
 
 
 def test_empty_body_is_400(api: ApiDriver, repo: InMemoryJobRepository) -> None:
-    # SPEC 4: 400 when the body is not JSON; an empty body is not JSON (nor a missing field).
+    # README "HTTP API": 400 when the body is not JSON; an empty body is not JSON (nor a missing field).
     response = api.post("/jobs", body="", headers={"content-type": "application/json"})
     assert_error(response, 400)
     assert repo.jobs == {}
@@ -331,7 +331,7 @@ def test_table_unavailable_is_503(api: ApiDriver, repo: InMemoryJobRepository, q
     assert queue.sent == []
 
 
-# -- Idempotency-Key (SPEC 4) ---------------------------------------------------------------------
+# -- Idempotency-Key (README "HTTP API") ------------------------------------------------------
 
 
 def test_repeated_submit_with_the_same_idempotency_key_returns_the_same_job(

@@ -1,4 +1,4 @@
-"""The built-in job types of SPEC section 6: echo, sleep, fail."""
+"""The built-in job types (README, "Built-in job types"): echo, sleep, fail."""
 
 from __future__ import annotations
 
