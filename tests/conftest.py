@@ -7,6 +7,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from tests.support.callers import ADMIN
 from tests.support.stack import Stack, moto_stack
 
 
@@ -24,4 +25,4 @@ def make_stack() -> Iterator[Callable[..., Stack]]:
 @pytest.fixture
 def aws_stack(make_stack: Callable[..., Stack]) -> Stack:
     """The stack with template defaults, except retries without delay (backoff is tested on its own)."""
-    return make_stack(RetryBaseSeconds="0", RetryMaxSeconds="1")
+    return make_stack(RetryBaseSeconds="0", RetryMaxSeconds="1", AdminPrincipals=ADMIN)

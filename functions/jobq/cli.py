@@ -1,8 +1,9 @@
-"""``jobq``: operate a jobq deployment from a terminal (``jobq dlq list``, ``jobq dlq redrive [--job ID]``).
+"""jobq: operate a jobq deployment from a terminal (jobq dlq list, jobq dlq redrive [--job ID]).
 
-Where the resources are: ``--local`` (the local runtime's state file, written by ``make run``), ``--stack NAME``
-(the environment of the deployed stack's worker function), or else the functions' own environment variables
-(JOBS_TABLE_NAME, JOBS_QUEUE_URL, JOBS_DLQ_URL, JOBQ_*).
+Every command is a signed call to the deployment's HTTP API, as the caller your credentials name:
+--local (the running `make run`, as the local admin unless --as names another access key id),
+--stack NAME (a deployed stack's ApiUrl, signed with your standard AWS credentials) or --url URL.
+The dead-letter queue holds every caller's jobs, so the API lets only admins (AdminPrincipals) use it.
 """
 
 from __future__ import annotations
@@ -11,95 +12,71 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jobq.domain.redrive import DeadLetterView, Redriver
+    from jobq.client import Client
+    from jobq.domain.models import DeadLetterDocument
 
-LOCAL_STATE_FILE = ".jobq-local.json"
+
+class UsageError(Exception):
+    """The command line does not say enough."""
 
 
-def _environment(args: argparse.Namespace) -> dict[str, str]:
-    """The variables a function of the deployment would see."""
+def _client(args: argparse.Namespace) -> Client:
+    from jobq.client import LOCAL_ADMIN, Client
+
+    token = args.token or os.environ.get("JOBQ_TOKEN")
     if args.local:
-        path = Path(os.environ.get("JOBQ_LOCAL_STATE", LOCAL_STATE_FILE))
-        if not path.exists():
-            raise SystemExit(f"jobq: {path} not found; is `make run` running in this directory?")
-        state = json.loads(path.read_text())
-        os.environ.setdefault("AWS_ENDPOINT_URL", state["emulator_url"])
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            os.environ.setdefault(name, "testing")
-        os.environ.setdefault("AWS_DEFAULT_REGION", state.get("region", "us-east-1"))
-        return dict(state["environment"])
+        return Client.local(args.as_key or LOCAL_ADMIN)
     if args.stack:
-        return _stack_environment(args.stack)
-    return dict(os.environ)
+        return Client.from_stack(args.stack, token=token)
+    if args.url:
+        return Client(args.url, token=token)
+    raise UsageError("say which deployment: --local (make run), --stack NAME or --url URL")
 
 
-def _stack_environment(stack: str) -> dict[str, str]:
-    """The environment the stack's deployed worker function runs with: no defaults, no copies of the template."""
-    import boto3
-
-    session = boto3.session.Session()
-    resources = session.client("cloudformation").describe_stack_resources(StackName=stack)["StackResources"]
-    worker = next((r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "WorkerFunction"), None)
-    if worker is None:
-        raise SystemExit(f"jobq: stack {stack} has no WorkerFunction; is it a jobq stack?")
-    configuration = session.client("lambda").get_function_configuration(FunctionName=worker)
-    return dict(configuration.get("Environment", {}).get("Variables", {}))
-
-
-def _redriver(environment: Mapping[str, str]) -> Redriver:
-    from jobq import wiring
-    from jobq.domain.ports import JobEvents
-    from jobq.settings import Settings, load
-
-    # The CLI reports outcomes itself: lifecycle events go nowhere (the base JobEvents ignores them).
-    return wiring.build_redriver(load(Settings, environment), events=JobEvents())
-
-
-def _dlq_list(args: argparse.Namespace, environment: Mapping[str, str]) -> int:
-    views = _redriver(environment).list()
+def _dlq_list(client: Client, args: argparse.Namespace) -> int:
+    page = client.dead_letters()
     if args.json:
-        print(json.dumps([_view_json(view) for view in views], indent=2))
+        print(json.dumps([item.model_dump(mode="json") for item in page.items], indent=2))
         return 0
-    if not views:
+    if not page.items:
         print("the dead-letter queue is empty")
         return 0
     print(f"{'job_id':<26}  {'type':<12}  {'status':<9}  {'attempts':>8}  error")
-    for view in views:
-        job = view.job
-        if job is None:
-            print(
-                f"{'?':<26}  {'?':<12}  {'?':<9}  {'':>8}  unreadable message or no such job: {view.letter.body[:60]}"
-            )
-            continue
-        error = f"{job.error.type}: {job.error.message}" if job.error else ""
-        print(f"{job.job_id:<26}  {job.type:<12}  {job.status.value:<9}  {job.attempts:>8}  {error[:80]}")
-    print(f"{len(views)} message(s)")
+    for item in page.items:
+        print(_dlq_row(item))
+    print(f"{len(page.items)} message(s)" + (" (more not shown)" if page.more else ""))
     return 0
 
 
-def _view_json(view: DeadLetterView) -> dict[str, Any]:
-    return {
-        "message_id": view.letter.message_id,
-        "body": view.letter.body,
-        "job": None if view.job is None else view.job.to_document().model_dump(mode="json"),
-    }
+def _dlq_row(item: DeadLetterDocument) -> str:
+    job = item.job
+    if job is None:
+        return f"{'?':<26}  {'?':<12}  {'?':<9}  {'':>8}  unreadable message or no such job: {item.body[:60]}"
+    error = f"{job.error.type}: {job.error.message}" if job.error else ""
+    return f"{job.job_id:<26}  {job.type:<12}  {job.status.value:<9}  {job.attempts:>8}  {error[:80]}"
 
 
-def _dlq_redrive(args: argparse.Namespace, environment: Mapping[str, str]) -> int:
-    report = _redriver(environment).redrive(args.job)
-    for job_id in report.redriven:
-        print(f"redriven  {job_id}  (queued again; its history is kept)")
-    for job_id, why in report.dropped:
-        print(f"dropped   {job_id}  ({why}; its DLQ message was deleted)")
-    for job_id, why in report.kept:
-        print(f"kept      {job_id}  ({why})")
-    print(f"redriven={len(report.redriven)} dropped={len(report.dropped)} kept={len(report.kept)}")
-    if args.job and not (report.redriven or report.dropped or report.kept):
+def _dlq_redrive(client: Client, args: argparse.Namespace) -> int:
+    totals = {"redriven": 0, "dropped": 0, "kept": 0}
+    while True:
+        report = client.redrive(args.job)
+        for job_id in report.redriven:
+            print(f"redriven  {job_id}  (queued again; its history is kept)")
+        for item in report.dropped:
+            print(f"dropped   {item.key}  ({item.reason}; its DLQ message was deleted)")
+        for item in report.kept:
+            print(f"kept      {item.key}  ({item.reason})")
+        totals["redriven"] += len(report.redriven)
+        totals["dropped"] += len(report.dropped)
+        totals["kept"] += len(report.kept)
+        if not report.more or not (report.redriven or report.dropped):
+            break
+    print(" ".join(f"{name}={count}" for name, count in totals.items()))
+    if args.job and not any(totals.values()):
         print(f"jobq: no message of job {args.job} in the dead-letter queue", file=sys.stderr)
         return 1
     return 0
@@ -109,9 +86,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="jobq", description=(__doc__ or "").splitlines()[0])
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="the local runtime started by `make run`")
-    where.add_argument("--stack", help="a deployed stack's name (reads its outputs)")
+    where.add_argument("--stack", help="a deployed stack's name (its ApiUrl output)")
+    where.add_argument("--url", help="the API's base URL")
+    parser.add_argument("--as", dest="as_key", metavar="ACCESS_KEY_ID", help="with --local: act as this caller")
+    parser.add_argument("--token", help="a JWT for an API whose AuthMode is jwt (or set JOBQ_TOKEN)")
     commands = parser.add_subparsers(dest="command", required=True)
-    dlq = commands.add_parser("dlq", help="the dead-letter queue").add_subparsers(dest="action", required=True)
+    dlq = commands.add_parser("dlq", help="the dead-letter queue (admins)").add_subparsers(dest="action", required=True)
     listing = dlq.add_parser("list", help="messages in the DLQ and their jobs")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     redrive = dlq.add_parser("redrive", help="re-queue the DLQ's failed jobs (keeps their history)")
@@ -122,15 +102,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jobq`` command."""
     args = parse_args(argv)
-    from jobq.domain.errors import JobqError
+    from jobq.client import ApiError
 
     try:
-        environment = _environment(args)
+        client = _client(args)
         if args.action == "list":
-            return _dlq_list(args, environment)
-        return _dlq_redrive(args, environment)
-    except JobqError as exc:
+            return _dlq_list(client, args)
+        return _dlq_redrive(client, args)
+    except ApiError as exc:
         print(f"jobq: {exc.message}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, UsageError) as exc:
+        print(f"jobq: {exc}", file=sys.stderr)
         return 2
 
 

@@ -38,6 +38,13 @@ class ApiSettings(Settings):
 
     max_body_bytes: int = Field(alias="JOBQ_MAX_BODY_BYTES", ge=1)
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
+    admin_principals: str = Field(alias="JOBQ_ADMIN_PRINCIPALS")
+    """Comma-separated principals who see and act on every job (may be empty, never missing)."""
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """The admin principals, as a set."""
+        return frozenset(part.strip() for part in self.admin_principals.split(",") if part.strip())
 
     @property
     def idempotency_expires_after_seconds(self) -> int:

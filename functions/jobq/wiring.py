@@ -81,12 +81,6 @@ def build_job_service(
     )
 
 
-def build_redriver(settings: Settings, *, events: JobEvents) -> Redriver:
-    """Dead-letter listing and redrive on the resources the settings name."""
-    service = build_job_service(settings, events=events)
-    return Redriver(service=service, dead_letters=SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url))
-
-
 @per_process
 def get_idempotency_store() -> PowertoolsIdempotencyStore:
     """Idempotency-Key records (Powertools idempotency on IdempotencyTable)."""
@@ -104,6 +98,18 @@ def get_idempotency_store() -> PowertoolsIdempotencyStore:
 def get_job_service() -> JobService:
     """The API function's use cases."""
     return build_job_service(get_api_settings(), events=get_job_events(), idempotency=get_idempotency_store())
+
+
+API_REDRIVE_LIMIT = 100
+"""DLQ messages one API call lists or redrives: well inside the API function's timeout."""
+
+
+@per_process
+def get_redriver() -> Redriver:
+    """The API function's DLQ listing and redrive (admins only)."""
+    settings = get_api_settings()
+    dead_letters = SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url, wait_seconds=0)
+    return Redriver(service=get_job_service(), dead_letters=dead_letters, max_messages=API_REDRIVE_LIMIT)
 
 
 @per_process

@@ -37,6 +37,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--stack-name", default="jobq", help="prefix of resource names (default jobq)")
     parser.add_argument("--pollers", type=int, default=4, help="concurrent pollers per SQS event (default 4)")
+    parser.add_argument(
+        "--admin",
+        action="append",
+        metavar="ACCESS_KEY_ID",
+        help="access key id whose caller is an admin (repeatable; default: admin)",
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", help="serve the API WITHOUT authentication (demos only; logged loudly)"
+    )
+    parser.add_argument("--jwks", type=Path, help="with --param AuthMode=jwt: the issuer's JWKS document (JSON file)")
     parser.add_argument("--raw-logs", action="store_true", help="print the functions' JSON log lines as they are")
     parser.add_argument("--stats-file", type=Path, help="write AWS request counts here on exit (JSON)")
     parser.add_argument("--ready-file", type=Path, help="write the endpoints here (JSON) once everything is up")
@@ -71,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jobq_local.logs import install
 
     install(raw=args.raw_logs)
-    from jobq_local.runtime import LocalRuntime
+    from jobq_local.runtime import DEFAULT_ADMIN, LocalRuntime
 
     runtime = LocalRuntime(
         parameters=parameters,
@@ -80,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator_port=None if endpoint else args.emulator_port,
         endpoint_url=endpoint,
         pollers=args.pollers,
+        admins=args.admin or [DEFAULT_ADMIN],
+        no_auth=args.no_auth,
+        jwks=json.loads(args.jwks.read_text()) if args.jwks else None,
     )
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

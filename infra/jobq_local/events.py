@@ -81,8 +81,13 @@ def http_api_event(
     path_parameters: Mapping[str, str] | None = None,
     source_ip: str = "127.0.0.1",
     now: datetime | None = None,
+    authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event, as API Gateway builds it for a Lambda proxy route."""
+    """An API Gateway HTTP API payload 2.0 event, as API Gateway builds it for a Lambda proxy route.
+
+    ``authorizer`` is the route authorizer's context (``iam_authorizer(...)``, or ``{"jwt": ...}``); without one
+    the event has none, as for a route without an authorizer.
+    """
     event = sample("http-api-proxy.json")
     moment = now or datetime.now(UTC)
     lowered = {name.lower(): value for name, value in (headers or {}).items()}
@@ -110,6 +115,8 @@ def http_api_event(
     context = event["requestContext"]
     context.pop("authentication", None)
     context.pop("authorizer", None)
+    if authorizer is not None:
+        context["authorizer"] = dict(authorizer)
     context["http"].update(
         {"method": method.upper(), "path": path, "sourceIp": source_ip, "userAgent": lowered.get("user-agent", "")}
     )
@@ -132,6 +139,22 @@ def http_api_event(
         event["body"] = body
         event["isBase64Encoded"] = False
     return event
+
+
+def iam_authorizer(user_arn: str, access_key: str = "ASIAEXAMPLE") -> dict[str, Any]:
+    """The context an AWS_IAM route puts in ``requestContext.authorizer`` (payload 2.0) for a signed caller."""
+    account = user_arn.split(":")[4] if user_arn.count(":") >= 5 else ""
+    return {
+        "iam": {
+            "accessKey": access_key,
+            "accountId": account,
+            "callerId": access_key,
+            "cognitoIdentity": None,
+            "principalOrgId": None,
+            "userArn": user_arn,
+            "userId": access_key,
+        }
+    }
 
 
 @dataclass(frozen=True)

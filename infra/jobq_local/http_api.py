@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from jobq_local.auth import Authorizer, Rejection, Request
 from jobq_local.events import Route, find_route, http_api_event
 from jobq_local.functions import LocalFunction
 from jobq_local.template import Template
@@ -29,11 +30,37 @@ def api_routes(template: Template, functions: Mapping[str, LocalFunction]) -> di
     return routes
 
 
-class HttpApiServer:
-    """Serves the template's HttpApi routes on 127.0.0.1, one payload 2.0 event per request."""
+def public_routes(template: Template) -> set[Route]:
+    """Routes whose event opts out of the API's default authorizer (``Auth: {Authorizer: NONE}``)."""
+    public: set[Route] = set()
+    for spec in template.functions():
+        for event in spec.events:
+            auth = template.resolve(event.properties.get("Auth", {}))
+            if event.type == "HttpApi" and isinstance(auth, dict) and auth.get("Authorizer") == "NONE":
+                method = template.resolve(event.properties.get("Method", "ANY"))
+                public.add(Route(str(method).upper(), str(template.resolve(event.properties.get("Path", "/")))))
+    return public
 
-    def __init__(self, routes: Mapping[Route, LocalFunction], host: str, port: int) -> None:
+
+class HttpApiServer:
+    """Serves the template's HttpApi routes on 127.0.0.1, one payload 2.0 event per request.
+
+    Every route but the ``public`` ones goes through ``authorizer`` first, as API Gateway's default
+    authorizer does: a refused request gets API Gateway's answer and never reaches the function.
+    """
+
+    def __init__(
+        self,
+        routes: Mapping[Route, LocalFunction],
+        host: str,
+        port: int,
+        *,
+        authorizer: Authorizer,
+        public: set[Route] | None = None,
+    ) -> None:
         self.routes = dict(routes)
+        self.authorizer = authorizer
+        self.public = set(public or ())
         # One execution environment per function: Lambda never runs two invocations in one environment.
         self._environments = {function.name: threading.Lock() for function in self.routes.values()}
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -61,8 +88,21 @@ class HttpApiServer:
             return 404, {"content-type": "application/json"}, b'{"message":"Not Found"}'
         route, parameters = found
         function = self.routes[route]
+        context = None
+        if route not in self.public:
+            decision = self.authorizer.authorize(Request(method, parts.path, parts.query, headers, body))
+            if isinstance(decision, Rejection):
+                return decision.status, {"content-type": "application/json"}, decision.body
+            context = decision
         event = http_api_event(
-            method, parts.path, query=parts.query, headers=headers, body=body, route=route, path_parameters=parameters
+            method,
+            parts.path,
+            query=parts.query,
+            headers=headers,
+            body=body,
+            route=route,
+            path_parameters=parameters,
+            authorizer=context,
         )
         try:
             with self._environments[function.name]:

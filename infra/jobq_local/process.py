@@ -17,6 +17,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+DEFAULT_CALLER = "e2e"
+"""The access key id requests are signed with unless a test names another (``--admin`` is ``admin``)."""
+LOCAL_SECRET = "test"  # noqa: S105 - the local runtime's convention (LocalStack's), not a secret
+REGION = "us-east-1"
+
+
+def sign(
+    method: str, url: str, data: bytes | None, headers: Mapping[str, str], access_key: str, secret: str, region: str
+) -> dict[str, str]:
+    """``headers`` plus the SigV4 headers (service ``execute-api``) for this request, as botocore signs it."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=data, headers=dict(headers))
+    SigV4Auth(Credentials(access_key, secret), "execute-api", region).add_auth(request)
+    return dict(request.headers.items())
+
 
 def free_port() -> int:
     """A port nothing listens on right now."""
@@ -108,11 +126,25 @@ class RuntimeProcess:
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: Any = None, *, timeout: float = 30.0) -> tuple[int, Any]:
-        """One request to the HTTP API; the status and the decoded JSON body."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout: float = 30.0,
+        caller: str | None = DEFAULT_CALLER,
+        secret: str = LOCAL_SECRET,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """One request to the HTTP API, SigV4-signed as ``caller`` (an access key id; None: unsigned);
+        the status and the decoded JSON body."""
         data = None if body is None else json.dumps(body).encode()
+        sent = {"content-type": "application/json"} | dict(headers or {})
+        if caller is not None:
+            sent = sign(method, self.api_url + path, data, sent, caller, secret, self.endpoints.get("region", REGION))
         request = urllib.request.Request(  # noqa: S310 - a 127.0.0.1 URL we built
-            self.api_url + path, data=data, method=method, headers={"content-type": "application/json"}
+            self.api_url + path, data=data, method=method, headers=sent
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310

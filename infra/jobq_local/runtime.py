@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jobq_local.auth import LOCAL_ACCOUNT, Authorizer, JwtAuthorizer, NoAuthorizer, SigV4Authorizer
 from jobq_local.event_source_mapping import SqsEventSourceMapping, sqs_mappings
 from jobq_local.functions import LocalFunction
-from jobq_local.http_api import HttpApiServer, api_routes
+from jobq_local.http_api import HttpApiServer, api_routes, public_routes
 from jobq_local.schedules import Schedule, schedules
 from jobq_local.template import Template, TemplateError
 
 _log = logging.getLogger("jobq_local")
+
+DEFAULT_ADMIN = "admin"
+"""The access key id of the local admin (SPEC section 10): ``jobq --local`` signs with it."""
 
 
 class RequestCounter:
@@ -88,8 +92,14 @@ class LocalRuntime:
         endpoint_url: str | None = None,
         pollers: int = 4,
         host: str = "127.0.0.1",
+        admins: Sequence[str] = (DEFAULT_ADMIN,),
+        no_auth: bool = False,
+        jwks: Mapping[str, Any] | None = None,
     ) -> None:
         self.parameters = dict(parameters or {})
+        self.admins = list(admins)
+        self.no_auth = no_auth
+        self.jwks = jwks
         self.stack_name = stack_name
         self.api_port = api_port
         self.emulator_port = emulator_port
@@ -128,7 +138,10 @@ class LocalRuntime:
         dynamodb = session.client("dynamodb", endpoint_url=self.endpoint_url)
         account_id = self._account_id(session)
         self.template = Template(
-            parameters=self.parameters, region=region, account_id=account_id, stack_name=self.stack_name
+            parameters=self._with_admins(self.parameters),
+            region=region,
+            account_id=account_id,
+            stack_name=self.stack_name,
         )
         provision(self.template, dynamodb=dynamodb, sqs=sqs)
         environments = function_environments(self.template)
@@ -137,7 +150,13 @@ class LocalRuntime:
         for function in functions.values():
             function.handler()  # import now: a broken handler fails the start, not the first request
         self._count_function_clients()
-        self._api = HttpApiServer(api_routes(self.template, functions), self.host, self.api_port)
+        self._api = HttpApiServer(
+            api_routes(self.template, functions),
+            self.host,
+            self.api_port,
+            authorizer=self._authorizer(region),
+            public=public_routes(self.template),
+        )
         esm_client = session.client("sqs", endpoint_url=self.endpoint_url)
         self.counter.attach(esm_client, "event-source")
         self._mappings = [
@@ -151,6 +170,44 @@ class LocalRuntime:
         for schedule in self._schedules:
             schedule.start()
         self._started = True
+
+    def _with_admins(self, parameters: Mapping[str, str]) -> dict[str, str]:
+        """``AdminPrincipals`` plus the ``--admin`` access keys' principals (and without auth, the anonymous one)."""
+        given = [part.strip() for part in parameters.get("AdminPrincipals", "").split(",") if part.strip()]
+        local = [f"arn:aws:iam::{LOCAL_ACCOUNT}:user/{key}" for key in self.admins]
+        if self.no_auth:
+            local.append(NoAuthorizer().principal)
+        return dict(parameters) | {"AdminPrincipals": ",".join(dict.fromkeys(given + local))}
+
+    def _authorizer(self, region: str) -> Authorizer:
+        """What stands in front of the routes: the template's AuthMode, as API Gateway would run it."""
+        assert self.template is not None
+        if self.no_auth:
+            _log.warning(
+                "--no-auth: the HTTP API is OPEN; every request acts as %s (demos only)", NoAuthorizer().principal
+            )
+            return NoAuthorizer()
+        if self.template.parameters.get("AuthMode", "iam") == "jwt":
+            if self.jwks is None:
+                raise TemplateError("AuthMode=jwt needs the issuer's keys: pass --jwks FILE (a JWKS document)")
+            audiences = [part.strip() for part in self.template.parameters.get("JwtAudience", "").split(",")]
+            return JwtAuthorizer(self.template.parameters.get("JwtIssuer", ""), [a for a in audiences if a], self.jwks)
+        return SigV4Authorizer(region)
+
+    def _auth_note(self) -> str:
+        if self.no_auth:
+            return "  (--no-auth: OPEN to anyone on this machine; demos only)"
+        if isinstance(self._api.authorizer if self._api else None, SigV4Authorizer):
+            admins = ", ".join(self.admins) or "none"
+            return f"  (SigV4: any access key id, secret key 'test'; admin keys: {admins})"
+        return "  (JWT: Authorization: Bearer <token> from the JWKS given)"
+
+    def _curl_auth(self) -> str:
+        """What curl needs to pass the authorizer, ready to paste."""
+        assert self.template is not None
+        if self._api is None or not isinstance(self._api.authorizer, SigV4Authorizer):
+            return "" if self.no_auth else " -H 'authorization: Bearer <token>'"
+        return f' --aws-sigv4 "aws:amz:{self.template.region}:execute-api" --user "alice:test"'
 
     def _start_embedded_emulator(self) -> None:
         from moto import mock_aws
@@ -235,10 +292,11 @@ class LocalRuntime:
                 for m in self._mappings
             ),
             *(f"    every {s.interval:g} s -> {s.function.name}" for s in self._schedules),
+            f"  auth            {self._api.authorizer.name}" + self._auth_note(),
             "  try:",
-            f"    curl -s -X POST {info['api_url']}/jobs -H 'content-type: application/json' "
+            f"    curl -s{self._curl_auth()} -X POST {info['api_url']}/jobs -H 'content-type: application/json' "
             '-d \'{"type": "echo", "payload": {"hello": "world"}}\'',
-            f"    curl -s {info['api_url']}/jobs/<job_id>",
+            f"    curl -s{self._curl_auth()} {info['api_url']}/jobs/<job_id>",
             "  Ctrl-C stops everything.",
             "",
         ]

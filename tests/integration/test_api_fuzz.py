@@ -35,12 +35,15 @@ from tests.support.stack import Stack
 MAX_BODY_BYTES = 262_144  # JOBQ_MAX_BODY_BYTES in template.yaml (the world fixture checks it)
 LIST_SHARDS = 16  # JOBQ_LIST_SHARDS: a well-formed cursor has one position per shard
 KNOWN_TYPES = ("echo", "fail", "sleep")
+WITHOUT_INPUT = {"GET /dlq"}
 DOCUMENTED = {
     "GET /jobs",
     "POST /jobs",
     "GET /jobs/{job_id}",
     "POST /jobs/{job_id}/cancel",
     "POST /jobs/{job_id}/retry",
+    "GET /dlq",
+    "POST /dlq/redrive",
 }
 
 FUZZ = settings(
@@ -178,8 +181,9 @@ SCHEMATHESIS_RUNS = [
     pytest.param(label, mode, id=f"{label}-{mode.value}")
     for label in sorted(DOCUMENTED)
     for mode in GenerationMode
-    # A path parameter of type string cannot be made schema-invalid once it is in a URL.
-    if mode is GenerationMode.POSITIVE or "{job_id}" not in label
+    # A path parameter of type string cannot be made schema-invalid once it is in a URL, and an operation
+    # without any input has no invalid form at all.
+    if mode is GenerationMode.POSITIVE or ("{job_id}" not in label and label not in WITHOUT_INPUT)
 ]
 
 

@@ -143,6 +143,8 @@ def test_routes_and_environment_come_from_the_template(aws_stack: Stack) -> None
         "GET /jobs/{job_id}",
         "POST /jobs/{job_id}/cancel",
         "POST /jobs/{job_id}/retry",
+        "GET /dlq",
+        "POST /dlq/redrive",
         "GET /openapi.json",
     }
     (sweep,) = schedules(aws_stack.template, every)

@@ -1,13 +1,37 @@
-"""`jobq dlq list` / `jobq dlq redrive` on moto: failed jobs back to queued, history kept, DLQ emptied."""
+"""`jobq dlq list` / `jobq dlq redrive` through the API function on moto: failed jobs back to queued,
+history kept, DLQ emptied; admins only."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from jobq import cli
+from jobq.client import Client
+from tests.support.callers import ADMIN, ALICE
 from tests.support.stack import Stack
+
+
+class StackClient(Client):
+    """The real Client, its HTTP hop replaced by a call of the API function as ``caller``."""
+
+    def __init__(self, stack: Stack, caller: str) -> None:
+        super().__init__("https://api.local", region="us-east-1", token="unused")
+        self.stack = stack
+        self.caller = caller
+
+    def _send(self, method: str, url: str, data: bytes | None, headers: Mapping[str, str]) -> tuple[int, Any]:
+        parts = urlsplit(url)
+        result = self.stack.api(method, parts.path, query=parts.query, raw_body=data, caller=self.caller)
+        return result.status, result.body
+
+
+@pytest.fixture(autouse=True)
+def cli_as_admin(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_client", lambda args: StackClient(aws_stack, ADMIN))
 
 
 def _failed_job(stack: Stack, message: str = "broken") -> dict[str, Any]:
@@ -79,7 +103,20 @@ def test_redrive_of_a_job_not_in_the_dlq_says_so(aws_stack: Stack, capsys: Any) 
     assert "no message of job" in capsys.readouterr().err
 
 
-def test_missing_configuration_is_a_clear_error(aws_stack: Stack, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("JOBS_DLQ_URL")
+def test_the_dlq_is_for_admins_only(aws_stack: Stack, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = _failed_job(aws_stack)
+    monkeypatch.setattr(cli, "_client", lambda args: StackClient(aws_stack, ALICE))  # the job's own owner
+
+    assert cli.main(["dlq", "list"]) == 1
+    assert "only admins" in capsys.readouterr().err
+    assert cli.main(["dlq", "redrive"]) == 1
+    assert aws_stack.job(job["job_id"])["status"] == "failed"
+    assert aws_stack.queue_depth(aws_stack.dlq_url) == 1
+    assert aws_stack.api("GET", "/dlq", caller=ALICE).status == 403
+    assert aws_stack.api("POST", "/dlq/redrive", {}, caller=ALICE).body["error"]["code"] == "forbidden"
+
+
+def test_without_a_target_the_cli_names_the_choices(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real _client
     assert cli.main(["dlq", "list"]) == 2
-    assert "JOBS_DLQ_URL (missing)" in capsys.readouterr().err
+    assert "--local" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import pytest
 from jobq.domain.errors import InvalidCursorError
 from jobq.domain.models import AttemptFailure, Job, JobError, JobStatus, ListQuery, new_job_id
 from jobq.domain.ports import ConditionFailedError, Expect, JobChange, JobRepository
+from tests.support.callers import ALICE, BOB
 from tests.support.fakes import InMemoryJobRepository
 from tests.support.stack import Stack
 
@@ -45,6 +46,7 @@ def a_job(**fields: Any) -> Job:
     defaults: dict[str, Any] = {
         "job_id": new_job_id(NOW + timedelta(milliseconds=next(_ids))),
         "type": "echo",
+        "owner": ALICE,
         "status": JobStatus.QUEUED,
         "payload": {"n": 1},
         "max_attempts": 3,
@@ -215,9 +217,10 @@ def test_update_appends_to_existing_history(repo: JobRepository) -> None:
         Expect.status(JobStatus.QUEUED),
         Expect.status(JobStatus.RUNNING, lease_id="someone-else"),
         Expect.status(JobStatus.RUNNING, attempts=2),
+        Expect.status(JobStatus.RUNNING, owner=BOB),
         Expect.status(JobStatus.SUCCEEDED, JobStatus.FAILED),
     ],
-    ids=["other-status", "other-lease", "other-attempts", "none-of-several"],
+    ids=["other-status", "other-lease", "other-attempts", "other-owner", "none-of-several"],
 )
 def test_update_whose_condition_fails_changes_nothing(repo: JobRepository, expect: Expect) -> None:
     job = stored(repo, status=JobStatus.RUNNING, attempts=1, lease_id="lease", lease_expires_at=FUTURE)
@@ -229,7 +232,7 @@ def test_update_whose_condition_fails_changes_nothing(repo: JobRepository, expec
 
 def test_update_holds_when_one_of_several_statuses_and_the_attempts_match(repo: JobRepository) -> None:
     job = stored(repo, status=JobStatus.CANCELLED, attempts=2)
-    expect = Expect.status(JobStatus.FAILED, JobStatus.CANCELLED, attempts=2)
+    expect = Expect.status(JobStatus.FAILED, JobStatus.CANCELLED, attempts=2, owner=ALICE)
     updated = repo.update(job.job_id, JobChange(status=JobStatus.QUEUED, at=NOW, attempts=0), expect=expect)
     assert (updated.status, updated.attempts) == (JobStatus.QUEUED, 0)
 
@@ -284,6 +287,19 @@ def test_listing_filters_by_status_and_type(repo: JobRepository) -> None:
     assert both == [[j.job_id for j in newest_first if j.status is JobStatus.FAILED and j.type == "echo"]]
 
 
+def test_listing_by_owner_reads_only_that_owners_jobs(repo: JobRepository) -> None:
+    mine = [stored(repo, owner=ALICE, status=JobStatus.FAILED if n % 2 else JobStatus.QUEUED) for n in range(7)]
+    theirs = [stored(repo, owner=BOB) for _ in range(5)]
+    pages = _all_pages(repo, ListQuery(owner=ALICE, limit=3))
+    assert [i for page in pages for i in page] == [job.job_id for job in reversed(mine)]
+    failed = _all_pages(repo, ListQuery(owner=ALICE, status=JobStatus.FAILED, limit=100))
+    assert failed == [[job.job_id for job in reversed(mine) if job.status is JobStatus.FAILED]]
+    assert _all_pages(repo, ListQuery(owner=BOB, limit=100)) == [[job.job_id for job in reversed(theirs)]]
+    assert _all_pages(repo, ListQuery(owner="arn:aws:iam::000000000000:user/nobody")) == [[]]
+    everyone = _all_pages(repo, ListQuery(limit=100))
+    assert sorted(everyone[0]) == sorted(job.job_id for job in mine + theirs)
+
+
 def test_listing_of_nothing_is_one_empty_page(repo: JobRepository) -> None:
     page = repo.list_jobs(ListQuery())
     assert (page.items, page.next_cursor) == ((), None)
@@ -305,4 +321,6 @@ def test_a_cursor_issued_for_other_filters_is_refused(repo: JobRepository) -> No
         repo.list_jobs(ListQuery(limit=1, status=JobStatus.QUEUED, cursor=cursor))
     with pytest.raises(InvalidCursorError):
         repo.list_jobs(ListQuery(limit=1, type="echo", cursor=cursor))
+    with pytest.raises(InvalidCursorError):
+        repo.list_jobs(ListQuery(limit=1, owner=ALICE, cursor=cursor))
     assert len(repo.list_jobs(ListQuery(limit=1, cursor=cursor)).items) == 1

@@ -98,6 +98,7 @@ def test_a_job_written_without_its_message_is_resent_after_the_bound(aws_stack: 
         Job(
             job_id=job_id,
             type="echo",
+            owner="arn:aws:iam::000000000000:user/alice",
             status=JobStatus.QUEUED,
             payload={"orphan": True},
             max_attempts=5,

@@ -49,12 +49,18 @@ def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack)
     description = aws_stack.dynamodb.describe_table(TableName=aws_stack.table_name)["Table"]
     declared = aws_stack.template.properties("JobsTable")
     assert description["KeySchema"] == declared["KeySchema"]
-    (index,) = description["GlobalSecondaryIndexes"]
-    (declared_index,) = declared["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == declared_index["IndexName"] == dynamodb.LIST_INDEX
-    assert index["KeySchema"] == declared_index["KeySchema"]
-    assert [k["AttributeName"] for k in index["KeySchema"]] == [
+    indexes = {index["IndexName"]: index for index in description["GlobalSecondaryIndexes"]}
+    declared_indexes = {index["IndexName"]: index for index in declared["GlobalSecondaryIndexes"]}
+    assert set(indexes) == set(declared_indexes) == {dynamodb.LIST_INDEX, dynamodb.OWNER_INDEX}
+    for name, index in indexes.items():
+        assert index["KeySchema"] == declared_indexes[name]["KeySchema"]
+        assert index["Projection"] == declared_indexes[name]["Projection"]
+    assert [k["AttributeName"] for k in indexes[dynamodb.LIST_INDEX]["KeySchema"]] == [
         dynamodb.LIST_SHARD_ATTRIBUTE,
+        dynamodb.LIST_SORT_ATTRIBUTE,
+    ]
+    assert [k["AttributeName"] for k in indexes[dynamodb.OWNER_INDEX]["KeySchema"]] == [
+        dynamodb.OWNER_SHARD_ATTRIBUTE,
         dynamodb.LIST_SORT_ATTRIBUTE,
     ]
     ttl = aws_stack.dynamodb.describe_time_to_live(TableName=aws_stack.table_name)["TimeToLiveDescription"]

@@ -80,7 +80,7 @@ class InMemoryJobRepository:
         self._check_available()
         with self._lock:
             job = self.jobs.get(job_id)
-            if job is None or not _holds(job, expect):
+            if job is None or not expect.holds_for(job):
                 raise ConditionFailedError(job)
             fields: dict[str, Any] = {"status": change.status, "updated_at": change.at}
             for name in ("result", "error", "finished_at", "available_at", "attempts"):
@@ -101,13 +101,13 @@ class InMemoryJobRepository:
         self._check_available()
         with self._lock:
             job = self.jobs.get(job_id)
-            if job is None or not _holds(job, expect):
+            if job is None or not expect.holds_for(job):
                 raise ConditionFailedError(job)
             del self.jobs[job_id]
 
     def list_jobs(self, query: ListQuery) -> JobPage:
         self._check_available()
-        filters = {"s": query.status.value if query.status else None, "t": query.type}
+        filters = {"s": query.status.value if query.status else None, "t": query.type, "o": query.owner}
         after = None
         if query.cursor is not None:
             try:
@@ -116,7 +116,7 @@ class InMemoryJobRepository:
                 raise InvalidCursorError("cursor is not one this API issued") from None
             if not isinstance(data, dict) or not re.fullmatch(JOB_ID_PATTERN, str(data.get("after"))):
                 raise InvalidCursorError("cursor is not one this API issued")
-            if {"s": data.get("s"), "t": data.get("t")} != filters:
+            if {"s": data.get("s"), "t": data.get("t"), "o": data.get("o")} != filters:
                 raise InvalidCursorError("cursor was issued for other filters; pass the same status and type")
             after = data["after"]
         matching = [
@@ -124,6 +124,7 @@ class InMemoryJobRepository:
             for job in sorted(self.jobs.values(), key=lambda j: j.job_id, reverse=True)
             if (query.status is None or job.status is query.status)
             and (query.type is None or job.type == query.type)
+            and (query.owner is None or job.owner == query.owner)
             and (after is None or job.job_id < after)
         ]
         page = matching[: query.limit]
@@ -132,14 +133,6 @@ class InMemoryJobRepository:
         if more and page:
             cursor = base64.urlsafe_b64encode(json.dumps(filters | {"after": page[-1].job_id}).encode()).decode()
         return JobPage(items=tuple(page), next_cursor=cursor)
-
-
-def _holds(job: Job, expect: Expect) -> bool:
-    if job.status not in expect.statuses:
-        return False
-    if expect.lease_id is not None and job.lease_id != expect.lease_id:
-        return False
-    return expect.attempts is None or job.attempts == expect.attempts
 
 
 @dataclass

@@ -21,11 +21,13 @@ from jobq_local.events import (
     Route,
     find_route,
     http_api_event,
+    iam_authorizer,
     scheduled_event,
     sqs_event,
 )
 from jobq_local.provision import Provisioned, provision
 from jobq_local.template import Template
+from tests.support.callers import ALICE
 
 REGION = "us-east-1"
 AWS_ENV = {
@@ -84,8 +86,10 @@ class Stack:
         query: str = "",
         headers: Mapping[str, str] | None = None,
         raw_body: str | bytes | None = None,
+        caller: str = ALICE,
     ) -> HttpResult:
-        """One HTTP request through the API function (payload 2.0 event, as API Gateway sends it)."""
+        """One HTTP request through the API function (payload 2.0 event, as API Gateway sends it), signed
+        by ``caller`` as far as the AWS_IAM authorizer's context goes."""
         from jobq.handlers import api
 
         found = find_route(self.api_routes, method, path)
@@ -95,7 +99,14 @@ class Stack:
         text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
         all_headers = {"content-type": "application/json", "host": "api.local"} | dict(headers or {})
         event = http_api_event(
-            method, path, query=query, headers=all_headers, body=text, route=route, path_parameters=parameters
+            method,
+            path,
+            query=query,
+            headers=all_headers,
+            body=text,
+            route=route,
+            path_parameters=parameters,
+            authorizer=iam_authorizer(caller),
         )
         spec = self.template.function("ApiFunction")
         response = api.lambda_handler(event, LambdaContext("ApiFunction", timeout_seconds=spec.timeout))

@@ -12,13 +12,17 @@ import pytest
 
 from jobq import JobRegistry, JobType, RetryPolicy
 from jobq.domain.models import Delivery, Job, JobMessage, JobStatus, new_job_id
+from jobq.domain.redrive import Redriver
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
-from jobq.handlers.api import build_app, treat_body_as_json
+from jobq.handlers.api import ApiDependencies, build_app
+from jobq.handlers.http import treat_body_as_json
 from jobq.jobs import build_registry
-from jobq_local.events import LambdaContext, http_api_event
+from jobq_local.events import LambdaContext, http_api_event, iam_authorizer
+from tests.support.callers import ADMIN, ALICE, CALLER
 from tests.support.fakes import (
     FakeClock,
+    FakeDeadLetterQueue,
     FakeQueue,
     InMemoryIdempotencyStore,
     InMemoryJobRepository,
@@ -93,6 +97,7 @@ def put_job(repo: InMemoryJobRepository, clock: FakeClock) -> Callable[..., Job]
             # Distinct, time-ordered ids even when the clock does not move.
             "job_id": new_job_id(now + timedelta(milliseconds=next(counter))),
             "type": "echo",
+            "owner": CALLER.principal,
             "status": JobStatus.QUEUED,
             "payload": {},
             "max_attempts": MAX_ATTEMPTS,
@@ -158,12 +163,24 @@ class ApiResponse:
 
 
 class ApiDriver:
-    """Calls the API app with real HTTP API payload 2.0 events, like the Lambda entry point does."""
+    """Calls the API app with real HTTP API payload 2.0 events, like the Lambda entry point does.
+
+    Requests come from ``caller`` (an IAM principal, as the AWS_IAM authorizer passes it; None: no
+    authorizer context at all); ``ADMIN`` is the one admin.
+    """
 
     def __init__(self, service: JobService, max_body_bytes: int) -> None:
         self.service = service
         self.max_body_bytes = max_body_bytes
-        self.app = build_app(lambda: self.service, lambda: self.max_body_bytes)
+        self.dead_letters = FakeDeadLetterQueue()
+        self.app = build_app(
+            ApiDependencies(
+                service=lambda: self.service,
+                redriver=lambda: Redriver(service=self.service, dead_letters=self.dead_letters),
+                max_body_bytes=lambda: self.max_body_bytes,
+                admins=lambda: frozenset({ADMIN}),
+            )
+        )
 
     def request(
         self,
@@ -174,12 +191,14 @@ class ApiDriver:
         json_body: Any = None,
         query: str = "",
         headers: dict[str, str] | None = None,
+        caller: str | None = ALICE,
     ) -> ApiResponse:
         if json_body is not None:
             body = json.dumps(json_body)
         if headers is None:
             headers = {"content-type": "application/json"} if body else {}
-        event = http_api_event(method, path, query=query, headers=headers, body=body)
+        authorizer = None if caller is None else iam_authorizer(caller)
+        event = http_api_event(method, path, query=query, headers=headers, body=body, authorizer=authorizer)
         raw = self.app.resolve(treat_body_as_json(event), LambdaContext("ApiFunction", timeout_seconds=15))
         response = ApiResponse(raw)
         assert response.status < 500 or response.status == 503, response

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from jobq.domain.models import Job, JobMessage, JobStatus, new_job_id
 from jobq.handlers.api import treat_body_as_json
-from jobq_local.events import LambdaContext, http_api_event
+from jobq_local.events import LambdaContext, http_api_event, iam_authorizer
+from tests.support.callers import ALICE
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository
 
 from .conftest import MAX_ATTEMPTS, MAX_BODY_BYTES, ApiDriver, ApiResponse
@@ -23,6 +24,7 @@ from .conftest import MAX_ATTEMPTS, MAX_BODY_BYTES, ApiDriver, ApiResponse
 DOCUMENT_FIELDS = {
     "job_id",
     "type",
+    "owner",
     "status",
     "payload",
     "result",
@@ -137,7 +139,9 @@ def test_body_is_json_whatever_the_content_type(api: ApiDriver, queue: FakeQueue
 
 
 def test_base64_encoded_body_is_decoded(api: ApiDriver) -> None:
-    event = http_api_event("POST", "/jobs", headers={"content-type": "application/json"}, body="{}")
+    event = http_api_event(
+        "POST", "/jobs", headers={"content-type": "application/json"}, body="{}", authorizer=iam_authorizer(ALICE)
+    )
     event["body"] = base64.b64encode(b'{"type": "echo", "payload": {"b64": true}}').decode()
     event["isBase64Encoded"] = True
     response = ApiResponse(api.app.resolve(treat_body_as_json(event), LambdaContext("ApiFunction", timeout_seconds=15)))

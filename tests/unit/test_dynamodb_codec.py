@@ -28,6 +28,7 @@ def minimal_job(**fields: object) -> Job:
     base: dict[str, object] = {
         "job_id": new_job_id(NOW),
         "type": "echo",
+        "owner": "arn:aws:iam::000000000000:user/alice",
         "status": JobStatus.QUEUED,
         "payload": {},
         "max_attempts": 3,

@@ -19,6 +19,7 @@ from jobq.domain.runner import Ack, Defer, JobRunner
 from jobq.domain.service import JobService
 from jobq.jobs import build_registry
 from jobq.timeouts import call_with_time_limit
+from tests.support.callers import CALLER
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository, RecordingEvents, run_inline
 
 from .conftest import MAX_ATTEMPTS, MAX_RECEIVE_COUNT
@@ -65,7 +66,7 @@ def test_echo_succeeds_and_releases_the_lease(
     clock: FakeClock,
     events: RecordingEvents,
 ) -> None:
-    submitted = service.submit(SubmitJobRequest(type="echo", payload={"a": 1, "b": [True, None]}))
+    submitted = service.submit(SubmitJobRequest(type="echo", payload={"a": 1, "b": [True, None]}), CALLER)
     message, _ = queue.sent[0]
     clock.advance(3)
     decision = runner.handle(Delivery(message=message, receive_count=1), budget())
@@ -549,7 +550,7 @@ def test_job_not_yet_due_on_the_last_receive_gets_a_fresh_delayed_message(
 def test_delayed_submission_runs_once_due(
     runner: JobRunner, service: JobService, repo: InMemoryJobRepository, queue: FakeQueue, clock: FakeClock
 ) -> None:
-    job = service.submit(SubmitJobRequest(type="echo", payload={"x": 1}, delay_seconds=60))
+    job = service.submit(SubmitJobRequest(type="echo", payload={"x": 1}, delay_seconds=60), CALLER)
     message, delay = queue.sent[0]
     assert delay == 60
     assert runner.handle(Delivery(message=message, receive_count=1), budget()) == Defer(60, "not due yet")

@@ -28,6 +28,7 @@ from jobq.domain.models import (
     new_job_id,
 )
 from jobq.domain.service import JobService
+from tests.support.callers import CALLER
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository, RecordingEvents
 
 from .conftest import MAX_ATTEMPTS
@@ -65,7 +66,7 @@ def service_with(
 def test_submit_stores_a_queued_job_and_sends_its_message(
     service: JobService, repo: InMemoryJobRepository, queue: FakeQueue, clock: FakeClock, events: RecordingEvents
 ) -> None:
-    job = service.submit(SubmitJobRequest(type="echo", payload={"hello": "world"}))
+    job = service.submit(SubmitJobRequest(type="echo", payload={"hello": "world"}), CALLER)
     assert repo.jobs[job.job_id] == job
     assert job.status is JobStatus.QUEUED
     assert job.type == "echo"
@@ -86,15 +87,15 @@ def test_submit_stores_a_queued_job_and_sends_its_message(
 def test_submit_with_delay_sets_available_at_and_message_delay(
     service: JobService, queue: FakeQueue, clock: FakeClock
 ) -> None:
-    job = service.submit(SubmitJobRequest(type="echo", delay_seconds=120))
+    job = service.submit(SubmitJobRequest(type="echo", delay_seconds=120), CALLER)
     assert job.available_at == clock.now() + timedelta(seconds=120)
     assert queue.sent == [(JobMessage(job_id=job.job_id, type="echo"), 120)]
 
 
 def test_submitted_job_ids_are_unique_and_time_ordered(service: JobService, clock: FakeClock) -> None:
-    first = service.submit(SubmitJobRequest(type="echo"))
+    first = service.submit(SubmitJobRequest(type="echo"), CALLER)
     clock.advance(0.002)
-    second = service.submit(SubmitJobRequest(type="echo"))
+    second = service.submit(SubmitJobRequest(type="echo"), CALLER)
     assert first.job_id != second.job_id
     assert first.job_id < second.job_id
 
@@ -115,7 +116,7 @@ def test_max_attempts_is_the_smaller_of_type_and_configuration(
     service = service_with(
         [JobType("custom", Anything, noop, max_attempts=type_max)], repo, queue, clock, events, configured
     )
-    job = service.submit(SubmitJobRequest(type="custom"))
+    job = service.submit(SubmitJobRequest(type="custom"), CALLER)
     assert job.max_attempts == expected
     assert repo.jobs[job.job_id].max_attempts == expected
 
@@ -124,7 +125,7 @@ def test_submit_unknown_type_stores_and_sends_nothing(
     service: JobService, repo: InMemoryJobRepository, queue: FakeQueue, events: RecordingEvents
 ) -> None:
     with pytest.raises(UnknownJobTypeError) as caught:
-        service.submit(SubmitJobRequest(type="nope"))
+        service.submit(SubmitJobRequest(type="nope"), CALLER)
     assert caught.value.details == {"known_types": ["echo", "fail", "sleep"]}
     assert repo.jobs == {}
     assert queue.sent == []
@@ -135,7 +136,7 @@ def test_submit_invalid_payload_stores_and_sends_nothing(
     service: JobService, repo: InMemoryJobRepository, queue: FakeQueue
 ) -> None:
     with pytest.raises(InvalidPayloadError) as caught:
-        service.submit(SubmitJobRequest(type="sleep", payload={"seconds": 61}))
+        service.submit(SubmitJobRequest(type="sleep", payload={"seconds": 61}), CALLER)
     assert caught.value.details[0]["loc"] == ["seconds"]
     assert repo.jobs == {}
     assert queue.sent == []
@@ -146,7 +147,7 @@ def test_submit_with_queue_down_raises_and_leaves_no_job(
 ) -> None:
     queue.unavailable = True
     with pytest.raises(DependencyUnavailableError):
-        service.submit(SubmitJobRequest(type="echo"))
+        service.submit(SubmitJobRequest(type="echo"), CALLER)
     assert repo.jobs == {}
     assert not [job for job in repo.jobs.values() if job.status is JobStatus.QUEUED]
     assert "submitted" not in events.names()
@@ -157,7 +158,7 @@ def test_submit_with_table_down_raises_and_sends_nothing(
 ) -> None:
     repo.unavailable = True
     with pytest.raises(DependencyUnavailableError):
-        service.submit(SubmitJobRequest(type="echo"))
+        service.submit(SubmitJobRequest(type="echo"), CALLER)
     assert queue.sent == []
     assert repo.jobs == {}
 
@@ -166,13 +167,13 @@ def test_submit_with_table_down_raises_and_sends_nothing(
 
 
 def test_get_returns_the_stored_job(service: JobService) -> None:
-    job = service.submit(SubmitJobRequest(type="echo", payload={"a": 1}))
-    assert service.get(job.job_id) == job
+    job = service.submit(SubmitJobRequest(type="echo", payload={"a": 1}), CALLER)
+    assert service.get(job.job_id, CALLER) == job
 
 
 def test_get_unknown_id_raises_not_found(service: JobService, clock: FakeClock) -> None:
     with pytest.raises(JobNotFoundError):
-        service.get(new_job_id(clock.now()))
+        service.get(new_job_id(clock.now()), CALLER)
 
 
 @pytest.mark.parametrize(
@@ -181,15 +182,15 @@ def test_get_unknown_id_raises_not_found(service: JobService, clock: FakeClock) 
 )
 def test_get_malformed_id_raises_not_found(service: JobService, repo: InMemoryJobRepository, job_id: str) -> None:
     with pytest.raises(JobNotFoundError):
-        service.get(job_id)
+        service.get(job_id, CALLER)
 
 
 def test_list_is_newest_first(service: JobService, clock: FakeClock) -> None:
     ids = []
     for _ in range(4):
-        ids.append(service.submit(SubmitJobRequest(type="echo")).job_id)
+        ids.append(service.submit(SubmitJobRequest(type="echo"), CALLER).job_id)
         clock.advance(1)
-    page = service.list(ListQuery())
+    page = service.list(ListQuery(), CALLER)
     assert [job.job_id for job in page.items] == list(reversed(ids))
     assert page.next_cursor is None
 
@@ -198,9 +199,9 @@ def test_list_is_newest_first(service: JobService, clock: FakeClock) -> None:
 
 
 def test_cancel_queued_job(service: JobService, repo: InMemoryJobRepository, clock: FakeClock) -> None:
-    job = service.submit(SubmitJobRequest(type="echo"))
+    job = service.submit(SubmitJobRequest(type="echo"), CALLER)
     clock.advance(5)
-    cancelled = service.cancel(job.job_id)
+    cancelled = service.cancel(job.job_id, CALLER)
     assert cancelled.status is JobStatus.CANCELLED
     assert cancelled.finished_at == clock.now()
     assert cancelled.updated_at == clock.now()
@@ -213,7 +214,7 @@ def test_cancel_from_other_statuses_is_a_conflict(
 ) -> None:
     job = put_job(status=status)
     with pytest.raises(InvalidTransitionError) as caught:
-        service.cancel(job.job_id)
+        service.cancel(job.job_id, CALLER)
     assert caught.value.code == "invalid_state"
     assert caught.value.current_status == status.value
     assert caught.value.details == {"status": status.value}
@@ -222,9 +223,9 @@ def test_cancel_from_other_statuses_is_a_conflict(
 
 def test_cancel_unknown_and_malformed_ids_are_not_found(service: JobService, clock: FakeClock) -> None:
     with pytest.raises(JobNotFoundError):
-        service.cancel(new_job_id(clock.now()))
+        service.cancel(new_job_id(clock.now()), CALLER)
     with pytest.raises(JobNotFoundError):
-        service.cancel("not-an-id")
+        service.cancel("not-an-id", CALLER)
 
 
 # -- retry ------------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def test_retry_requeues_with_fresh_attempts_and_keeps_history(
 ) -> None:
     before = _failed_job(put_job, clock, status)
     clock.advance(60)
-    job = service.retry(before.job_id)
+    job = service.retry(before.job_id, CALLER)
     assert job.status is JobStatus.QUEUED
     assert job.attempts == 0
     assert job.history == before.history
@@ -278,7 +279,7 @@ def test_retry_from_other_statuses_is_a_conflict(
 ) -> None:
     job = put_job(status=status)
     with pytest.raises(InvalidTransitionError) as caught:
-        service.retry(job.job_id)
+        service.retry(job.job_id, CALLER)
     assert caught.value.current_status == status.value
     assert repo.jobs[job.job_id] == job
     assert queue.sent == []
@@ -286,9 +287,9 @@ def test_retry_from_other_statuses_is_a_conflict(
 
 def test_retry_unknown_and_malformed_ids_are_not_found(service: JobService, clock: FakeClock) -> None:
     with pytest.raises(JobNotFoundError):
-        service.retry(new_job_id(clock.now()))
+        service.retry(new_job_id(clock.now()), CALLER)
     with pytest.raises(JobNotFoundError):
-        service.retry("01")
+        service.retry("01", CALLER)
 
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])
@@ -304,7 +305,7 @@ def test_retry_with_queue_down_restores_the_previous_state(
     queue.unavailable = True
     clock.advance(10)
     with pytest.raises(DependencyUnavailableError):
-        service.retry(before.job_id)
+        service.retry(before.job_id, CALLER)
     after = repo.jobs[before.job_id]
     assert after.status is status
     assert after.attempts == before.attempts
@@ -319,7 +320,7 @@ def test_retried_job_can_be_retried_again_after_failing(
     service: JobService, repo: InMemoryJobRepository, queue: FakeQueue, clock: FakeClock, put_job: Callable[..., Job]
 ) -> None:
     job = _failed_job(put_job, clock)
-    service.retry(job.job_id)
+    service.retry(job.job_id, CALLER)
     with pytest.raises(InvalidTransitionError):
-        service.retry(job.job_id)
+        service.retry(job.job_id, CALLER)
     assert len(queue.sent) == 1

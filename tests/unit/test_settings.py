@@ -81,12 +81,16 @@ def test_invalid_values_are_named(name: str, value: str) -> None:
     assert f"{name} (missing)" not in message
 
 
-def test_api_settings_need_the_body_limit_and_the_idempotency_table() -> None:
+def test_api_settings_need_the_body_limit_the_idempotency_table_and_the_admins() -> None:
     with pytest.raises(ConfigurationError) as caught:
         load(ApiSettings, VALID)
     assert "JOBQ_MAX_BODY_BYTES (missing)" in str(caught.value)
     assert "IDEMPOTENCY_TABLE_NAME (missing)" in str(caught.value)
-    settings = load(ApiSettings, VALID | {"JOBQ_MAX_BODY_BYTES": "262144", "IDEMPOTENCY_TABLE_NAME": "idem"})
+    assert "JOBQ_ADMIN_PRINCIPALS (missing)" in str(caught.value)
+    api = {"JOBQ_MAX_BODY_BYTES": "262144", "IDEMPOTENCY_TABLE_NAME": "idem", "JOBQ_ADMIN_PRINCIPALS": " a, ,b "}
+    settings = load(ApiSettings, VALID | api)
+    assert settings.admins == frozenset({"a", "b"})
+    assert load(ApiSettings, VALID | api | {"JOBQ_ADMIN_PRINCIPALS": ""}).admins == frozenset()
     assert settings.max_body_bytes == 262144
     assert settings.jobs_table_name == "jobq-jobs"
     assert settings.idempotency_expires_after_seconds == int(VALID["JOBQ_JOB_TTL_DAYS"]) * 86400
@@ -94,7 +98,10 @@ def test_api_settings_need_the_body_limit_and_the_idempotency_table() -> None:
 
 def test_api_settings_reject_a_zero_body_limit() -> None:
     with pytest.raises(ConfigurationError, match="JOBQ_MAX_BODY_BYTES"):
-        load(ApiSettings, VALID | {"JOBQ_MAX_BODY_BYTES": "0", "IDEMPOTENCY_TABLE_NAME": "idem"})
+        load(
+            ApiSettings,
+            VALID | {"JOBQ_MAX_BODY_BYTES": "0", "IDEMPOTENCY_TABLE_NAME": "idem", "JOBQ_ADMIN_PRINCIPALS": ""},
+        )
 
 
 def test_worker_settings_do_not_need_the_body_limit() -> None:

@@ -16,6 +16,7 @@ from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobSta
 from jobq.domain.ports import Expect, JobChange
 from jobq.domain.service import JobService
 from jobq.domain.sweeper import Sweeper
+from tests.support.callers import CALLER
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository, InMemorySweepIndex, RecordingEvents
 
 from .conftest import MAX_ATTEMPTS
@@ -509,7 +510,7 @@ def test_retrying_a_failed_job_lowers_the_mark_so_the_next_sweep_reads_it_again(
     )
 
     # When the API retries it, and its fresh message is lost
-    service.retry(failed.job_id)
+    service.retry(failed.job_id, CALLER)
     assert index.stored[0] < failed.job_id
     queue.sent.clear()
     clock.advance(STUCK_AFTER + 1)
@@ -552,7 +553,7 @@ def test_retry_racing_a_sweep_does_not_leave_the_job_behind_the_mark(
 
     # When the API retries the failed job while a sweep has it in hand as failed
     def api_retries() -> None:
-        service.retry(failed.job_id)
+        service.retry(failed.job_id, CALLER)
 
     index.after_read = api_retries
     sweeper.run()

@@ -21,6 +21,7 @@ def _job(clock: FakeClock, status: JobStatus) -> Job:
     return Job(
         job_id=new_job_id(now),
         type="echo",
+        owner="arn:aws:iam::000000000000:user/alice",
         status=status,
         payload={},
         max_attempts=3,

@@ -46,6 +46,18 @@ class InvalidPayloadError(JobqError):
     code = "invalid_payload"
 
 
+class UnauthenticatedError(JobqError):
+    """No authorizer vouched for the caller (API Gateway always does in front of a deployed API)."""
+
+    code = "unauthenticated"
+
+
+class ForbiddenError(JobqError):
+    """The caller is authenticated but not allowed to do this (operator-only actions)."""
+
+    code = "forbidden"
+
+
 class JobNotFoundError(JobqError):
     """No job with that id."""
 

@@ -87,6 +87,8 @@ class Job(BaseModel):
 
     job_id: str
     type: str
+    owner: str = Field(min_length=1)
+    """The principal that submitted the job (SPEC: IAM ARN, or JWT ``iss#sub``)."""
     status: JobStatus
     payload: dict[str, Any]
     result: Any = None
@@ -128,6 +130,7 @@ class Job(BaseModel):
         return JobDocument(
             job_id=self.job_id,
             type=self.type,
+            owner=self.owner,
             status=self.status,
             payload=self.payload,
             result=self.result,
@@ -148,6 +151,7 @@ class JobDocument(BaseModel):
 
     job_id: str = Field(pattern=JOB_ID_PATTERN, description="Time-ordered id (ULID).")
     type: str
+    owner: str = Field(description="Who submitted the job: an IAM principal ARN, or a JWT's `iss#sub`.")
     status: JobStatus
     payload: dict[str, Any]
     result: Any = Field(default=None, description="The handler's return value; null until succeeded.")
@@ -167,6 +171,45 @@ class JobPageDocument(BaseModel):
 
     items: list[JobDocument]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class DeadLetterDocument(BaseModel):
+    """A message in the dead-letter queue and its job (null: unreadable body, or no such job)."""
+
+    message_id: str
+    body: str
+    job: JobDocument | None
+
+
+class DeadLetterPageDocument(BaseModel):
+    """Messages of the dead-letter queue; ``more``: the listing stopped at its limit."""
+
+    items: list[DeadLetterDocument]
+    more: bool
+
+
+class RedriveRequest(BaseModel):
+    """Body of ``POST /dlq/redrive``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str | None = Field(default=None, pattern=JOB_ID_PATTERN, description="Only this job's message.")
+
+
+class RedriveItem(BaseModel):
+    """A message a redrive deleted as stale or kept, and why."""
+
+    key: str = Field(description="The job id, or the message id of an unreadable message.")
+    reason: str
+
+
+class RedriveDocument(BaseModel):
+    """What one redrive call did; ``more``: it stopped at its limit, call again for the rest."""
+
+    redriven: list[str]
+    dropped: list[RedriveItem]
+    kept: list[RedriveItem]
+    more: bool
 
 
 class SubmitJobRequest(BaseModel):
@@ -204,6 +247,8 @@ class ListQuery(BaseModel):
 
     status: JobStatus | None = None
     type: str | None = None
+    owner: str | None = None
+    """Only this owner's jobs (read from the owner index); None: every owner's."""
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = None
 

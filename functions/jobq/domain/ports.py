@@ -24,15 +24,31 @@ UNSET: Final = _Unset.UNSET
 
 @dataclass(frozen=True)
 class Expect:
-    """The condition a conditional write checks: current status, and the lease if given."""
+    """The condition a conditional write checks: current status, and the lease, attempts and owner if given."""
 
     statuses: frozenset[JobStatus]
     lease_id: str | None = None
     attempts: int | None = None
+    owner: str | None = None
 
     @classmethod
-    def status(cls, *statuses: JobStatus, lease_id: str | None = None, attempts: int | None = None) -> Expect:
-        return cls(frozenset(statuses), lease_id, attempts)
+    def status(
+        cls,
+        *statuses: JobStatus,
+        lease_id: str | None = None,
+        attempts: int | None = None,
+        owner: str | None = None,
+    ) -> Expect:
+        return cls(frozenset(statuses), lease_id, attempts, owner)
+
+    def holds_for(self, job: Job) -> bool:
+        """Whether ``job`` meets this condition (what every repository's conditional write checks)."""
+        return (
+            job.status in self.statuses
+            and (self.lease_id is None or job.lease_id == self.lease_id)
+            and (self.attempts is None or job.attempts == self.attempts)
+            and (self.owner is None or job.owner == self.owner)
+        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from jobq.domain.errors import InvalidTransitionError, JobNotFoundError
+from jobq.domain.errors import ForbiddenError, InvalidTransitionError, JobNotFoundError
+from jobq.domain.identity import Caller
 from jobq.domain.models import Job
 from jobq.domain.ports import DeadLetter, DeadLetterQueue
 from jobq.domain.service import JobService
@@ -55,11 +56,12 @@ class Outcome:
 
 @dataclass
 class RedriveReport:
-    """What a redrive did, per verdict."""
+    """What a redrive did, per verdict; ``more``: it stopped at its limit and the DLQ may hold more."""
 
     redriven: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)
+    more: bool = False
 
     def add(self, key: str, outcome: Outcome) -> None:
         if outcome.verdict is Verdict.REDRIVEN:
@@ -71,7 +73,10 @@ class RedriveReport:
 
 
 class Redriver:
-    """Moves dead-lettered jobs back to the queue through JobService.retry (a conditional write)."""
+    """Moves dead-lettered jobs back to the queue through JobService.retry (a conditional write).
+
+    The dead-letter queue holds every caller's jobs: only admins list or redrive it.
+    """
 
     HIDE_SECONDS = 120
 
@@ -80,35 +85,49 @@ class Redriver:
         self._dlq = dead_letters
         self._max = max_messages
 
+    @property
+    def limit(self) -> int:
+        """Messages one listing or redrive reads at most."""
+        return self._max
+
     def _drain(self) -> list[DeadLetter]:
         return receive_all(self._dlq, limit=self._max, hide_seconds=self.HIDE_SECONDS)
 
-    def _job(self, letter: DeadLetter) -> Job | None:
+    @staticmethod
+    def _admin_only(caller: Caller) -> None:
+        if not caller.is_admin:
+            raise ForbiddenError("the dead-letter queue holds every caller's jobs: only admins list or redrive it")
+
+    def _job(self, letter: DeadLetter, caller: Caller) -> Job | None:
         message = letter.message
         if message is None:
             return None
         try:
-            return self._service.get(message.job_id)
+            return self._service.get(message.job_id, caller)
         except JobNotFoundError:
             return None
 
-    def list(self) -> list[DeadLetterView]:
-        """Every message in the DLQ with its job; the messages stay where they are."""
+    def list(self, caller: Caller) -> list[DeadLetterView]:
+        """Every message in the DLQ (up to the limit) with its job; the messages stay where they are."""
+        self._admin_only(caller)
         letters = self._drain()
         try:
-            return [DeadLetterView(letter, self._job(letter)) for letter in letters]
+            return [DeadLetterView(letter, self._job(letter, caller)) for letter in letters]
         finally:
             self._dlq.put_back(letters)
 
-    def redrive(self, job_id: str | None = None) -> RedriveReport:
+    def redrive(self, caller: Caller, job_id: str | None = None) -> RedriveReport:
         """Retry the DLQ's failed jobs (only ``job_id``'s if given) and delete their DLQ messages.
 
         Messages of jobs that are no longer failed (retried already, or succeeded since) are deleted as
         stale; unreadable messages and messages of jobs that no longer exist stay in the DLQ.
         """
+        self._admin_only(caller)
         report = RedriveReport()
         keep: list[DeadLetter] = []
-        for letter in self._drain():
+        letters = self._drain()
+        report.more = len(letters) >= self._max
+        for letter in letters:
             message = letter.message
             if message is not None and job_id is not None and message.job_id != job_id:
                 keep.append(letter)  # not asked for: left alone, not reported
@@ -116,7 +135,7 @@ class Redriver:
             if message is None:
                 outcome, key = Outcome(Verdict.KEPT, "body is not a job message"), letter.message_id
             else:
-                outcome, key = self._redrive_one(message.job_id), message.job_id
+                outcome, key = self._redrive_one(message.job_id, caller), message.job_id
             report.add(key, outcome)
             if outcome.verdict.deletes_message:
                 self._dlq.delete(letter)
@@ -125,9 +144,9 @@ class Redriver:
         self._dlq.put_back(keep)
         return report
 
-    def _redrive_one(self, job_id: str) -> Outcome:
+    def _redrive_one(self, job_id: str, caller: Caller) -> Outcome:
         try:
-            self._service.retry(job_id)
+            self._service.retry(job_id, caller)
         except JobNotFoundError:
             return Outcome(Verdict.KEPT, "no such job (expired or deleted)")
         except InvalidTransitionError as exc:

@@ -13,6 +13,7 @@ from jobq.domain.errors import (
     JobNotFoundError,
     PayloadTooLargeError,
 )
+from jobq.domain.identity import Caller
 from jobq.domain.models import (
     JOB_ID_PATTERN,
     Job,
@@ -42,7 +43,11 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 class JobService:
-    """Use cases behind the HTTP API. Every state change is a conditional write."""
+    """Use cases behind the HTTP API. Every state change is a conditional write.
+
+    Every use case acts for a ``Caller``: a caller sees and acts on the jobs it owns, and another
+    caller's job is "not found" exactly like an id that does not exist; an admin sees every job.
+    """
 
     def __init__(
         self,
@@ -65,23 +70,28 @@ class JobService:
         self._idempotency = idempotency
         self._sweep_index = sweep_index
 
-    def submit_once(self, request: SubmitJobRequest, idempotency_key: str) -> tuple[Job, bool]:
-        """Submit under an Idempotency-Key: the job and True, or the job the key created before and False."""
+    def submit_once(self, request: SubmitJobRequest, idempotency_key: str, caller: Caller) -> tuple[Job, bool]:
+        """Submit under an Idempotency-Key: the job and True, or the job the key created before and False.
+
+        Keys are the caller's own: the same key from two callers makes two jobs.
+        """
         if self._idempotency is None:
             raise ConfigurationError("no idempotency store is configured")
         created: list[Job] = []
 
         def create() -> str:
-            job = self.submit(request)
+            job = self.submit(request, caller)
             created.append(job)
             return job.job_id
 
-        job_id, ran = self._idempotency.once(idempotency_key, request.model_dump(mode="json"), create)
+        # Header keys are printable ASCII without spaces, so the space keeps owner and key apart.
+        scoped_key = f"{caller.principal} {idempotency_key}"
+        job_id, ran = self._idempotency.once(scoped_key, request.model_dump(mode="json"), create)
         if ran:
             return created[0], True
-        return self.get(job_id), False
+        return self.get(job_id, caller), False
 
-    def submit(self, request: SubmitJobRequest) -> Job:
+    def submit(self, request: SubmitJobRequest, caller: Caller) -> Job:
         """Validate, store as ``queued``, enqueue. If enqueueing fails, undo the store and raise 503."""
         job_type = self._registry.require(request.type)
         job_type.parse(request.payload)
@@ -89,6 +99,7 @@ class JobService:
         job = Job(
             job_id=new_job_id(now),
             type=job_type.name,
+            owner=caller.principal,
             status=JobStatus.QUEUED,
             payload=request.payload,
             max_attempts=min(job_type.max_attempts or self._max_attempts, self._max_attempts),
@@ -108,38 +119,45 @@ class JobService:
         self._events.submitted(job)
         return job
 
-    def get(self, job_id: str) -> Job:
-        """The job, or JobNotFoundError (also for ids that cannot exist)."""
+    def get(self, job_id: str, caller: Caller) -> Job:
+        """The job, or JobNotFoundError (also for ids that cannot exist, and for other callers' jobs)."""
         job = self._repo.get(self._checked_id(job_id))
-        if job is None:
+        if job is None or not caller.may_see(job.owner):
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return job
 
-    def list(self, query: ListQuery) -> JobPage:
-        """Jobs newest first, optionally filtered by status and type."""
+    def list(self, query: ListQuery, caller: Caller) -> JobPage:
+        """Jobs newest first, optionally filtered by status and type: the caller's own, or for an admin
+        every owner's (or one owner's, with ``query.owner``)."""
+        if not caller.is_admin:
+            if query.owner not in {None, caller.principal}:
+                return JobPage(items=(), next_cursor=None)  # other callers' jobs do not exist for this one
+            query = query.model_copy(update={"owner": caller.principal})
         return self._repo.list_jobs(query)
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, caller: Caller) -> Job:
         """``queued`` -> ``cancelled``; anything else is a conflict."""
         self._checked_id(job_id)
         now = self._clock.now()
         change = JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now)
+        expect = Expect.status(JobStatus.QUEUED, owner=self._owner_condition(caller))
         try:
-            job = self._repo.update(job_id, change, expect=Expect.status(JobStatus.QUEUED))
+            job = self._repo.update(job_id, change, expect=expect)
         except ConditionFailedError as rejected:
-            raise self._conflict(job_id, rejected.current, "cancel", "queued") from None
+            raise self._conflict(job_id, rejected.current, caller, "cancel", "queued") from None
         self._events.cancelled(job)
         return job
 
-    def retry(self, job_id: str) -> Job:
+    def retry(self, job_id: str, caller: Caller) -> Job:
         """``failed``/``cancelled`` -> ``queued`` with a fresh set of attempts; history is kept."""
-        before = self.get(job_id)
+        before = self.get(job_id, caller)
         now = self._clock.now()
         change = JobChange(status=JobStatus.QUEUED, at=now, attempts=0, finished_at=None, result=None, available_at=now)
+        expect = Expect.status(JobStatus.FAILED, JobStatus.CANCELLED, owner=self._owner_condition(caller))
         try:
-            job = self._repo.update(job_id, change, expect=Expect.status(JobStatus.FAILED, JobStatus.CANCELLED))
+            job = self._repo.update(job_id, change, expect=expect)
         except ConditionFailedError as rejected:
-            raise self._conflict(job_id, rejected.current, "retry", "failed or cancelled") from None
+            raise self._conflict(job_id, rejected.current, caller, "retry", "failed or cancelled") from None
         self._lower_sweep_mark(job)
         try:
             self._queue.send(JobMessage(job_id=job.job_id, type=job.type))
@@ -157,6 +175,11 @@ class JobService:
             self._sweep_index.lower_mark(job.job_id)
         except DependencyUnavailableError:
             _log.exception("could not lower the sweeper's mark for job %s", job.job_id)
+
+    @staticmethod
+    def _owner_condition(caller: Caller) -> str | None:
+        """Writes for a caller are conditional on owning the job too (an admin's on nothing more)."""
+        return None if caller.is_admin else caller.principal
 
     @staticmethod
     def _checked_id(job_id: str) -> str:
@@ -186,8 +209,8 @@ class JobService:
             _log.exception("could not undo retry of job %s after the enqueue failed", after.job_id)
 
     @staticmethod
-    def _conflict(job_id: str, current: Job | None, action: str, allowed: str) -> Exception:
-        if current is None:
+    def _conflict(job_id: str, current: Job | None, caller: Caller, action: str, allowed: str) -> Exception:
+        if current is None or not caller.may_see(current.owner):
             return JobNotFoundError(f"no job with id {job_id!r}")
         return InvalidTransitionError(
             f"cannot {action} job {job_id}: it is {current.status.value}, not {allowed}",

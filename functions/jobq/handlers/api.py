@@ -1,138 +1,82 @@
-"""API function: HTTP API (payload 2.0) -> Powertools resolver -> JobService; errors mapped here only."""
+"""API function: HTTP API (payload 2.0) -> Powertools resolver -> JobService, for the caller the authorizer names."""
 
 from __future__ import annotations
 
-import binascii
-import json
-import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    RequestValidationError,
-)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import BaseModel, Field
 
 from jobq import __version__
 from jobq.caching import per_process
 from jobq.domain import errors
-from jobq.domain.models import JobDocument, JobPageDocument, JobStatus, ListQuery, SubmitJobRequest
+from jobq.domain.identity import Caller
+from jobq.domain.models import (
+    DeadLetterDocument,
+    DeadLetterPageDocument,
+    JobDocument,
+    JobPageDocument,
+    JobStatus,
+    ListQuery,
+    RedriveDocument,
+    RedriveItem,
+    RedriveRequest,
+    SubmitJobRequest,
+)
+from jobq.domain.redrive import Redriver
 from jobq.domain.service import JobService
-from jobq.observability import get_logger, instrument
+from jobq.handlers.http import doc, json_response, parse_json_object, register_error_mapping, treat_body_as_json
+from jobq.handlers.identity import caller_of
+from jobq.observability import instrument
 from jobq.settings import get_api_settings
-from jobq.wiring import get_idempotency_store, get_job_service
+from jobq.wiring import get_idempotency_store, get_job_service, get_redriver
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-MAX_JSON_DEPTH = 64
 
-_STATUS: dict[type[errors.JobqError], HTTPStatus] = {
-    errors.InvalidRequestError: HTTPStatus.BAD_REQUEST,
-    errors.PayloadTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-    errors.UnknownJobTypeError: HTTPStatus.UNPROCESSABLE_ENTITY,
-    errors.InvalidPayloadError: HTTPStatus.UNPROCESSABLE_ENTITY,
-    errors.JobNotFoundError: HTTPStatus.NOT_FOUND,
-    errors.InvalidTransitionError: HTTPStatus.CONFLICT,
-    errors.IdempotencyKeyReusedError: HTTPStatus.CONFLICT,
-    errors.IdempotencyKeyInProgressError: HTTPStatus.CONFLICT,
-    errors.DependencyUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
-}
+@dataclass(frozen=True)
+class ApiDependencies:
+    """What the routes use, each built on first use."""
+
+    service: Callable[[], JobService]
+    redriver: Callable[[], Redriver]
+    max_body_bytes: Callable[[], int]
+    admins: Callable[[], frozenset[str]]
 
 
-class ErrorDetail(BaseModel):
-    """What went wrong, for machines (``code``) and people (``message``)."""
-
-    code: str = Field(examples=["unknown_job_type"])
-    message: str
-    details: Any = None
-
-
-class ErrorDocument(BaseModel):
-    """Every error response."""
-
-    error: ErrorDetail
-
-
-def _doc(description: str, model: type[BaseModel] = ErrorDocument) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
-def error_response(status: HTTPStatus, code: str, message: str, details: Any = None) -> Response[Any]:
-    """The one shape of every error response."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body={"error": body})
-
-
-def _json_response(status: HTTPStatus, model: BaseModel, headers: Mapping[str, str] | None = None) -> Response[Any]:
-    return Response(
-        status_code=status.value,
-        content_type=content_types.APPLICATION_JSON,
-        body=model.model_dump(mode="json"),
-        headers=dict(headers or {}),
-    )
-
-
-def parse_json_object(max_bytes: int) -> Callable[[str], dict[str, Any]]:
-    """A body parser: over ``max_bytes`` -> 413; not JSON, too deep, or not an object -> 400."""
-
-    def reject_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    def finite_float(text: str) -> float:
-        value = float(text)
-        if math.isinf(value):
-            raise ValueError(f"number {text[:40]} is out of range")
-        return value
-
-    def parse(text: str | None) -> dict[str, Any]:
-        if not text:
-            raise errors.InvalidRequestError("the request body must be a JSON object")
-        size = len(text.encode())
-        if size > max_bytes:
-            raise errors.PayloadTooLargeError(f"the request body is {size} bytes; the limit is {max_bytes}")
-        try:
-            value = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
-        except (ValueError, RecursionError) as exc:
-            raise errors.InvalidRequestError(f"the request body is not valid JSON: {_short(exc)}") from None
-        if not isinstance(value, dict):
-            raise errors.InvalidRequestError("the request body must be a JSON object")
-        if _depth_exceeds(value, MAX_JSON_DEPTH):
-            raise errors.InvalidRequestError(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
-        return value
-
-    return parse
-
-
-def build_app(service: Callable[[], JobService], max_body_bytes: Callable[[], int]) -> APIGatewayHttpResolver:
+def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
     """The HTTP API: routes, validation, OpenAPI document, and the single error mapping."""
     app = APIGatewayHttpResolver(
         enable_validation=True,
-        json_body_deserializer=lambda text: parse_json_object(max_body_bytes())(text),  # noqa: PLW0108
+        json_body_deserializer=lambda text: parse_json_object(deps.max_body_bytes())(text),  # noqa: PLW0108 - read on first use
     )
+    service = deps.service
+
+    def caller() -> Caller:
+        """Who calls, as the authorizer in front of the API vouched (401 if none did)."""
+        found = caller_of(app.current_event.raw_event, deps.admins())
+        if found is None:
+            raise errors.UnauthenticatedError("the request carries no authenticated identity")
+        return found
 
     @app.post(
         "/jobs",
         summary="Submit a job",
         responses={
-            202: _doc("Accepted; poll `status_url` (also in the Location header)", JobDocument),
-            400: _doc("Body is not a JSON object"),
-            413: _doc("Body over the size limit"),
-            200: _doc(
+            202: doc("Accepted; poll `status_url` (also in the Location header)", JobDocument),
+            400: doc("Body is not a JSON object"),
+            413: doc("Body over the size limit"),
+            200: doc(
                 "The job an earlier request with the same Idempotency-Key created (nothing new sent)", JobDocument
             ),
-            409: _doc("Idempotency-Key reused with a different request, or its first request still in progress"),
-            422: _doc("Invalid fields, unknown job type, or payload invalid for the type"),
-            503: _doc("Queue or table unavailable; nothing was enqueued"),
+            409: doc("Idempotency-Key reused with a different request, or its first request still in progress"),
+            422: doc("Invalid fields, unknown job type, or payload invalid for the type"),
+            503: doc("Queue or table unavailable; nothing was enqueued"),
         },
     )
     def submit_job(
@@ -148,19 +92,19 @@ def build_app(service: Callable[[], JobService], max_body_bytes: Callable[[], in
         ] = None,
     ) -> Response[JobDocument]:
         if idempotency_key is None:
-            job, created = service().submit(request), True
+            job, created = service().submit(request, caller()), True
         else:
-            job, created = service().submit_once(request, idempotency_key)
+            job, created = service().submit_once(request, idempotency_key, caller())
         status = HTTPStatus.ACCEPTED if created else HTTPStatus.OK
-        return _json_response(status, job.to_document(), {"Location": job.status_url})
+        return json_response(status, job.to_document(), {"Location": job.status_url})
 
     @app.get(
         "/jobs",
         summary="List jobs, newest first",
         responses={
-            200: _doc("A page of jobs", JobPageDocument),
-            400: _doc("Bad status, limit or cursor"),
-            503: _doc("Table unavailable"),
+            200: doc("A page of jobs", JobPageDocument),
+            400: doc("Bad status, limit or cursor"),
+            503: doc("Table unavailable"),
         },
     )
     def list_jobs(
@@ -168,45 +112,93 @@ def build_app(service: Callable[[], JobService], max_body_bytes: Callable[[], in
         type: Annotated[str | None, Query(max_length=64, description="Only jobs of this type")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=4096, description="`next_cursor` of the last page")] = None,
+        owner: Annotated[
+            str | None, Query(min_length=1, max_length=2048, description="Admins: only this owner's jobs")
+        ] = None,
     ) -> Response[JobPageDocument]:
-        page = service().list(ListQuery(status=status, type=type, limit=limit, cursor=cursor))
+        query = ListQuery(status=status, type=type, owner=owner, limit=limit, cursor=cursor)
+        page = service().list(query, caller())
         document = JobPageDocument(items=[job.to_document() for job in page.items], next_cursor=page.next_cursor)
-        return _json_response(HTTPStatus.OK, document)
+        return json_response(HTTPStatus.OK, document)
 
     @app.get(
         "/jobs/<job_id>",
         summary="Read a job",
-        responses={200: _doc("The job", JobDocument), 404: _doc("No such job"), 503: _doc("Table unavailable")},
+        responses={200: doc("The job", JobDocument), 404: doc("No such job"), 503: doc("Table unavailable")},
     )
     def get_job(job_id: str) -> Response[JobDocument]:
-        return _json_response(HTTPStatus.OK, service().get(job_id).to_document())
+        return json_response(HTTPStatus.OK, service().get(job_id, caller()).to_document())
 
     @app.post(
         "/jobs/<job_id>/cancel",
         summary="Cancel a queued job",
         responses={
-            200: _doc("Cancelled", JobDocument),
-            404: _doc("No such job"),
-            409: _doc("Not queued"),
-            503: _doc("Table unavailable"),
+            200: doc("Cancelled", JobDocument),
+            404: doc("No such job"),
+            409: doc("Not queued"),
+            503: doc("Table unavailable"),
         },
     )
     def cancel_job(job_id: str) -> Response[JobDocument]:
-        return _json_response(HTTPStatus.OK, service().cancel(job_id).to_document())
+        return json_response(HTTPStatus.OK, service().cancel(job_id, caller()).to_document())
 
     @app.post(
         "/jobs/<job_id>/retry",
         summary="Run a failed or cancelled job again",
         responses={
-            202: _doc("Queued again", JobDocument),
-            404: _doc("No such job"),
-            409: _doc("Not failed or cancelled"),
-            503: _doc("Queue or table unavailable"),
+            202: doc("Queued again", JobDocument),
+            404: doc("No such job"),
+            409: doc("Not failed or cancelled"),
+            503: doc("Queue or table unavailable"),
         },
     )
     def retry_job(job_id: str) -> Response[JobDocument]:
-        job = service().retry(job_id)
-        return _json_response(HTTPStatus.ACCEPTED, job.to_document(), {"Location": job.status_url})
+        job = service().retry(job_id, caller())
+        return json_response(HTTPStatus.ACCEPTED, job.to_document(), {"Location": job.status_url})
+
+    @app.get(
+        "/dlq",
+        summary="List the dead-letter queue (admins)",
+        responses={
+            200: doc("Messages and their jobs", DeadLetterPageDocument),
+            403: doc("Not an admin"),
+            503: doc("Queue or table unavailable"),
+        },
+    )
+    def list_dead_letters() -> Response[DeadLetterPageDocument]:
+        redriver = deps.redriver()
+        views = redriver.list(caller())
+        items = [
+            DeadLetterDocument(
+                message_id=view.letter.message_id,
+                body=view.letter.body,
+                job=None if view.job is None else view.job.to_document(),
+            )
+            for view in views
+        ]
+        return json_response(HTTPStatus.OK, DeadLetterPageDocument(items=items, more=len(views) >= redriver.limit))
+
+    @app.post(
+        "/dlq/redrive",
+        summary="Queue the dead-lettered jobs again (admins)",
+        responses={
+            200: doc("What the redrive did", RedriveDocument),
+            400: doc("Body is not a JSON object"),
+            403: doc("Not an admin"),
+            413: doc("Body over the size limit"),
+            422: doc("Invalid fields"),
+            503: doc("Queue or table unavailable"),
+        },
+    )
+    def redrive_dead_letters(request: Annotated[RedriveRequest, Body()]) -> Response[RedriveDocument]:
+        report = deps.redriver().redrive(caller(), request.job_id)
+        document = RedriveDocument(
+            redriven=report.redriven,
+            dropped=[RedriveItem(key=key, reason=why) for key, why in report.dropped],
+            kept=[RedriveItem(key=key, reason=why) for key, why in report.kept],
+            more=report.more,
+        )
+        return json_response(HTTPStatus.OK, document)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:
@@ -216,76 +208,20 @@ def build_app(service: Callable[[], JobService], max_body_bytes: Callable[[], in
             body=app.get_openapi_json_schema(title="jobq", version=__version__),
         )
 
-    _register_error_mapping(app)
+    register_error_mapping(app)
     return app
-
-
-def _register_error_mapping(app: APIGatewayHttpResolver) -> None:
-    """Every error becomes ``{"error": {"code", "message"}}``; nothing else leaves this function."""
-    logger = get_logger()
-
-    def jobq_error(exc: errors.JobqError) -> Response[Any]:
-        status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), None)
-        if status is None:
-            logger.exception("jobq error without an HTTP mapping")
-            return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal error")
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            logger.error("dependency unavailable", extra={"reason": exc.message})
-            return error_response(status, exc.code, "a dependency is unavailable; try again shortly")
-        return error_response(status, exc.code, exc.message, exc.details)
-
-    def invalid_request(exc: RequestValidationError) -> Response[Any]:
-        problems = [
-            {"loc": list(err.get("loc", ())), "type": err.get("type"), "msg": err.get("msg")} for err in exc.errors()
-        ]
-        where = {str(err["loc"][0]) for err in problems if err["loc"]}
-        if any(err["loc"] == ["body"] and err["type"] == "missing" for err in problems):
-            # Powertools does not call the body parser for an empty body: no body is not a JSON object.
-            return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body must be a JSON object")
-        if "path" in where:
-            return error_response(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
-        if "header" in where:
-            return error_response(HTTPStatus.BAD_REQUEST, "invalid_header", "invalid request headers", problems)
-        if where & {"query", "cookie"}:
-            return error_response(HTTPStatus.BAD_REQUEST, "invalid_query", "invalid query parameters", problems)
-        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "invalid request body", problems)
-
-    def not_json(_: Exception) -> Response[Any]:
-        return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body must be UTF-8 JSON")
-
-    def route_not_found(_: NotFoundError) -> Response[Any]:
-        return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such route")
-
-    def unexpected(_: Exception) -> Response[Any]:
-        logger.exception("unhandled error")
-        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal error")
-
-    app.exception_handler_manager.update_exception_handlers(
-        {
-            errors.JobqError: jobq_error,
-            RequestValidationError: invalid_request,
-            RequestUnsupportedContentType: not_json,
-            UnicodeDecodeError: not_json,
-            binascii.Error: not_json,
-            NotFoundError: route_not_found,
-            Exception: unexpected,
-        }
-    )
-
-
-def treat_body_as_json(event: Mapping[str, Any]) -> dict[str, Any]:
-    """jobq bodies are JSON whatever Content-Type says (``curl -d`` sends form encoding)."""
-    request = dict(event)
-    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-    if event.get("body") and not str(headers.get("content-type", "")).startswith("application/json"):
-        headers["content-type"] = "application/json"
-    request["headers"] = headers
-    return request
 
 
 @per_process
 def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]]:
-    app = build_app(get_job_service, lambda: get_api_settings().max_body_bytes)
+    app = build_app(
+        ApiDependencies(
+            service=get_job_service,
+            redriver=get_redriver,
+            max_body_bytes=lambda: get_api_settings().max_body_bytes,
+            admins=lambda: get_api_settings().admins,
+        )
+    )
 
     def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         get_idempotency_store().register_lambda_context(context)
@@ -297,20 +233,3 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point of the API function."""
     return _entrypoint()(event, context)
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(current, dict):
-            stack.extend((child, depth + 1) for child in current.values())
-        elif isinstance(current, list):
-            stack.extend((child, depth + 1) for child in current)
-    return False
-
-
-def _short(exc: BaseException) -> str:
-    return str(exc)[:200] or type(exc).__name__

@@ -19,6 +19,7 @@ def encode_job(job: Job, *, expires_at: datetime) -> dict[str, AttributeValueTyp
     item: dict[str, AttributeValueTypeDef] = {
         KEY_ATTRIBUTE: {"S": job.job_id},
         "type": {"S": job.type},
+        "owner": {"S": job.owner},
         "status": {"S": job.status.value},
         "payload": json_attribute(job.payload),
         "attempts": {"N": str(job.attempts)},
@@ -62,6 +63,7 @@ def decode_job(item: Mapping[str, Any]) -> Job:
     return Job(
         job_id=str(item[KEY_ATTRIBUTE]["S"]),
         type=str(item["type"]["S"]),
+        owner=str(item["owner"]["S"]),
         status=JobStatus(item["status"]["S"]),
         payload=json.loads(item["payload"]["S"]),
         result=None if result is None else json.loads(result),

@@ -53,6 +53,8 @@ class UpdateExpression:
             clauses.append(f"{self._name('lease_id')} = {self._value({'S': expect.lease_id})}")
         if expect.attempts is not None:
             clauses.append(f"{self._name('attempts')} = {self._value({'N': str(expect.attempts)})}")
+        if expect.owner is not None:
+            clauses.append(f"{self._name('owner')} = {self._value({'S': expect.owner})}")
         return " AND ".join(clauses)
 
     def render(self) -> str:

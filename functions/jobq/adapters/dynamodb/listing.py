@@ -56,16 +56,17 @@ class Cursor:
     status: str | None
     type: str | None
     positions: list[str | None]
+    owner: str | None = None
 
     def encode(self) -> str:
-        raw = json.dumps({"v": _CURSOR_VERSION, "s": self.status, "t": self.type, "p": self.positions})
+        raw = json.dumps({"v": _CURSOR_VERSION, "s": self.status, "t": self.type, "o": self.owner, "p": self.positions})
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, query: ListQuery, shards: int) -> Cursor:
         status = query.status.value if query.status else None
         if query.cursor is None:
-            return cls(status, query.type, [None] * shards)
+            return cls(status, query.type, [None] * shards, query.owner)
         try:
             padded = query.cursor + "=" * (-len(query.cursor) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -80,9 +81,9 @@ class Cursor:
             or not all(p is None or p == _EXHAUSTED or (isinstance(p, str) and _JOB_ID.match(p)) for p in positions)
         ):
             raise InvalidCursorError("cursor is not one this API issued")
-        if data.get("s") != status or data.get("t") != query.type:
-            raise InvalidCursorError("cursor was issued for other filters; pass the same status and type")
-        return cls(status, query.type, positions)
+        if data.get("s") != status or data.get("t") != query.type or data.get("o") != query.owner:
+            raise InvalidCursorError("cursor was issued for other filters; pass the same status, type and owner")
+        return cls(status, query.type, positions, query.owner)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class ShardMerge:
         self._table = table
         self._cursor = cursor
         self._type = query.type
+        self._owner = query.owner
         self._page = page_size
         self._shards = [
             _Shard(
@@ -126,7 +128,9 @@ class ShardMerge:
         """Put shard ``index``'s next entry on the heap, querying the shard if its buffer is empty."""
         shard = self._shards[index]
         while not shard.buffer and shard.more_pages:
-            ids, shard.next_before = self._table.query_shard(shard.index, shard.next_before, self._page, self._type)
+            ids, shard.next_before = self._table.query_shard(
+                shard.index, shard.next_before, self._page, self._type, owner=self._owner
+            )
             shard.more_pages = shard.next_before is not None
             shard.buffer.extend(ids)
         if shard.buffer:
@@ -168,7 +172,7 @@ class ShardMerge:
             else:
                 # Everything the queries returned was consumed; what lies before next_before was filtered out.
                 positions.append(shard.next_before)
-        return Cursor(self._cursor.status, self._cursor.type, positions)
+        return Cursor(self._cursor.status, self._cursor.type, positions, self._cursor.owner)
 
 
 class _Desc:

@@ -16,8 +16,10 @@ from jobq.adapters.dynamodb.schema import (
     KEY_ATTRIBUTE,
     LIST_SHARD_ATTRIBUTE,
     LIST_SORT_ATTRIBUTE,
+    OWNER_SHARD_ATTRIBUTE,
     TTL_ATTRIBUTE,
     list_shard,
+    owner_shard,
 )
 from jobq.adapters.dynamodb.table import JobsTable
 from jobq.domain.models import Job, JobPage, JobStatus, ListQuery, format_timestamp
@@ -44,7 +46,9 @@ class DynamoDBJobRepository:
 
     def insert(self, job: Job) -> None:
         item = encode_job(job, expires_at=job.updated_at + self._ttl)
-        item[LIST_SHARD_ATTRIBUTE] = {"S": list_shard(job.job_id, self._table.shards)}
+        shard = list_shard(job.job_id, self._table.shards)
+        item[LIST_SHARD_ATTRIBUTE] = {"S": shard}
+        item[OWNER_SHARD_ATTRIBUTE] = {"S": owner_shard(job.owner, shard)}
         item[LIST_SORT_ATTRIBUTE] = {"S": job.job_id}
         with unavailable_on_failure("DynamoDB", "PutItem"):
             try:

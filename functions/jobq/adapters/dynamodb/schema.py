@@ -8,12 +8,19 @@ KEY_ATTRIBUTE = "job_id"
 LIST_INDEX = "ListIndex"
 LIST_SHARD_ATTRIBUTE = "list_shard"
 LIST_SORT_ATTRIBUTE = "list_sk"
+OWNER_INDEX = "OwnerIndex"
+OWNER_SHARD_ATTRIBUTE = "owner_shard"
 TTL_ATTRIBUTE = "expires_at"
 
 
 def list_shard(job_id: str, shards: int) -> str:
     """The listing-index partition of a job: a stable hash of its id."""
     return shard_name(zlib.crc32(job_id.encode()) % shards)
+
+
+def owner_shard(owner: str, shard: str) -> str:
+    """The owner-index partition of a job: its owner and its listing shard, so one owner's jobs spread too."""
+    return f"{owner}#{shard}"
 
 
 def shard_name(shard: int) -> str:

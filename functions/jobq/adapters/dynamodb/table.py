@@ -13,6 +13,9 @@ from jobq.adapters.dynamodb.schema import (
     LIST_INDEX,
     LIST_SHARD_ATTRIBUTE,
     LIST_SORT_ATTRIBUTE,
+    OWNER_INDEX,
+    OWNER_SHARD_ATTRIBUTE,
+    owner_shard,
     shard_name,
 )
 from jobq.domain.errors import DependencyUnavailableError
@@ -40,15 +43,22 @@ class JobsTable:
         limit: int,
         job_type: str | None = None,
         *,
+        owner: str | None = None,
         newest_first: bool = True,
     ) -> tuple[list[str], str | None]:
         """One page of a listing shard beyond ``bound`` (older ids if newest first, else newer ones).
 
-        Returns the job ids and the bound of the next page (None: the shard ends here).
+        Every owner's jobs from ListIndex, or with ``owner`` one owner's from OwnerIndex (never a filter over
+        other owners' entries). Returns the job ids and the bound of the next page (None: the shard ends here).
         """
         key_condition = "#shard = :shard"
-        values: dict[str, AttributeValueTypeDef] = {":shard": {"S": shard_name(shard)}}
-        names = {"#shard": LIST_SHARD_ATTRIBUTE}
+        if owner is None:
+            index, partition = LIST_INDEX, shard_name(shard)
+            names = {"#shard": LIST_SHARD_ATTRIBUTE}
+        else:
+            index, partition = OWNER_INDEX, owner_shard(owner, shard_name(shard))
+            names = {"#shard": OWNER_SHARD_ATTRIBUTE}
+        values: dict[str, AttributeValueTypeDef] = {":shard": {"S": partition}}
         if bound is not None:
             key_condition += f" AND #sk {'<' if newest_first else '>'} :bound"
             values[":bound"] = {"S": bound}
@@ -61,7 +71,7 @@ class JobsTable:
         with unavailable_on_failure("DynamoDB", "Query"):
             response = self.client.query(
                 TableName=self.name,
-                IndexName=LIST_INDEX,
+                IndexName=index,
                 KeyConditionExpression=key_condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
