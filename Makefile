@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint pytest unit integration e2e run bench chaos dlq-list dlq-redrive events lock clean
+.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e run bench chaos dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ $(STAMP): requirements/dev.txt pyproject.toml
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
 
-test: lint typecheck cfn-lint pytest ## everything CI runs: lint, types, template lint, all test tiers
+test: lint typecheck cfn-lint checkov pytest ## everything CI runs: lint, types, template lint and scan, all test tiers
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -38,6 +38,12 @@ typecheck: $(STAMP) ## mypy --strict on functions/ and infra/
 
 cfn-lint: $(STAMP) ## lint template.yaml (errors, warnings and informational findings all fail)
 	$(BIN)/cfn-lint template.yaml
+
+checkov: $(STAMP) ## security scan of template.yaml: every finding fixed, or skipped in the template with a reason
+	@$(BIN)/checkov -f template.yaml --framework cloudformation --compact > .checkov.out 2> .checkov.err; \
+	  status=$$?; grep -E 'checks:|FAILED' .checkov.out; \
+	  if [ $$status -ne 0 ] || grep -q 'Parsing errors' .checkov.out || ! grep -q 'Passed checks: [1-9]' .checkov.out; then \
+	    cat .checkov.err >&2; echo "checkov: template.yaml has findings (or could not be read)" >&2; exit 1; fi
 
 pytest: $(STAMP) ## unit, integration and end-to-end tests
 	$(BIN)/pytest -q
@@ -78,4 +84,4 @@ events: ## regenerate infra/events/ with the SAM CLI (installed into .venv-sam)
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event cloudwatch scheduled-event > infra/events/scheduled-event.json
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .checkov.out .checkov.err

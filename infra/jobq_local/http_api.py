@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,33 +15,52 @@ from urllib.parse import urlsplit
 from jobq_local.auth import Authorizer, Rejection, Request
 from jobq_local.events import Route, find_route, http_api_event
 from jobq_local.functions import LocalFunction
-from jobq_local.template import Template
+from jobq_local.template import Template, TemplateError
 
 _log = logging.getLogger("jobq_local")
 
 
+@dataclass(frozen=True)
+class RouteSpec:
+    """One ``AWS::ApiGatewayV2::Route`` of the template: its key, the function behind it, its authorization."""
+
+    route: Route
+    function: str
+    authorization: str
+    """``AWS_IAM``, ``JWT`` or ``NONE`` (public), with the template's conditions applied."""
+
+
+_INTEGRATION_TARGET = re.compile(r"^integrations/\$\{(?P<integration>[A-Za-z0-9]+)\}$")
+
+
+def template_routes(template: Template) -> list[RouteSpec]:
+    """Every route of the template's HTTP API, with the function its Lambda proxy integration invokes."""
+    integrations: dict[str, str] = {}
+    for logical_id, resource in template.resources("AWS::ApiGatewayV2::Integration"):
+        uri = resource.get("Properties", {}).get("IntegrationUri")
+        if isinstance(uri, dict) and "Fn::GetAtt" in uri:
+            integrations[logical_id] = str(uri["Fn::GetAtt"][0])
+    specs = []
+    for logical_id, resource in template.resources("AWS::ApiGatewayV2::Route"):
+        properties = resource.get("Properties", {})
+        method, _, path = str(template.resolve(properties["RouteKey"])).partition(" ")
+        target = properties.get("Target", {})
+        found = _INTEGRATION_TARGET.match(str(target.get("Fn::Sub", "")) if isinstance(target, dict) else "")
+        if found is None or found["integration"] not in integrations:
+            raise TemplateError(f"{logical_id}: the local runtime serves Lambda proxy integrations only")
+        authorization = str(template.resolve(properties.get("AuthorizationType", "NONE")))
+        specs.append(RouteSpec(Route(method.upper(), path), integrations[found["integration"]], authorization))
+    return specs
+
+
 def api_routes(template: Template, functions: Mapping[str, LocalFunction]) -> dict[Route, LocalFunction]:
-    """Every HttpApi event of every function."""
-    routes: dict[Route, LocalFunction] = {}
-    for spec in template.functions():
-        for event in spec.events:
-            if event.type == "HttpApi":
-                method = template.resolve(event.properties.get("Method", "ANY"))
-                route = Route(str(method).upper(), str(template.resolve(event.properties.get("Path", "/"))))
-                routes[route] = functions[spec.logical_id]
-    return routes
+    """Every route of the template's HTTP API and the function it invokes."""
+    return {spec.route: functions[spec.function] for spec in template_routes(template)}
 
 
 def public_routes(template: Template) -> set[Route]:
-    """Routes whose event opts out of the API's default authorizer (``Auth: {Authorizer: NONE}``)."""
-    public: set[Route] = set()
-    for spec in template.functions():
-        for event in spec.events:
-            auth = template.resolve(event.properties.get("Auth", {}))
-            if event.type == "HttpApi" and isinstance(auth, dict) and auth.get("Authorizer") == "NONE":
-                method = template.resolve(event.properties.get("Method", "ANY"))
-                public.add(Route(str(method).upper(), str(template.resolve(event.properties.get("Path", "/")))))
-    return public
+    """Routes without an authorizer (``AuthorizationType: NONE``)."""
+    return {spec.route for spec in template_routes(template) if spec.authorization == "NONE"}
 
 
 class HttpApiServer:

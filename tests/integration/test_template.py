@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from jobq.adapters.dynamodb import schema as dynamodb
 from jobq_local.provision import queue_attributes, table_request
-from jobq_local.template import Template
+from jobq_local.template import NO_VALUE, PhysicalResource, Template
 from tests.support.stack import Stack
 
 
@@ -90,15 +92,85 @@ def test_list_shards_setting_matches_the_code_and_runtime_is_recent() -> None:
     assert int(globals_["Environment"]["Variables"]["JOBQ_LIST_SHARDS"]) <= 100
 
 
-def test_iam_statements_are_scoped_to_the_stack_resources() -> None:
-    template = Template()
+DATA_SERVICES = ("dynamodb:", "sqs:", "kms:", "logs:", "s3:", "sns:")
+
+
+def _statements(node: Any) -> list[dict[str, Any]]:
+    """Every IAM statement in a policy document, both branches of any Fn::If included."""
+    if isinstance(node, list):
+        return [found for item in node for found in _statements(item)]
+    if isinstance(node, dict):
+        if "Fn::If" in node:
+            return [found for branch in node["Fn::If"][1:] for found in _statements(branch)]
+        if "Effect" in node and "Action" in node:
+            return [node]
+    return []
+
+
+def _every_statement(template: Template) -> list[dict[str, Any]]:
+    statements = []
     for function in template.functions():
         for policy in function.properties.get("Policies", []):
-            for statement in policy["Statement"]:
-                resources = statement["Resource"]
-                resources = resources if isinstance(resources, list) else [resources]
-                assert "*" not in resources, statement
-                assert all(not str(action).endswith("*") for action in _listify(statement["Action"]))
+            statements += _statements(policy["Statement"])
+    for _, resource in template.resources():
+        if resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"}:
+            statements += _statements(resource.get("Properties", {}))
+    return statements
+
+
+@pytest.mark.parametrize("kms", ["", "arn:aws:kms:us-east-1:123456789012:key/0b9a3c4e-0000-4000-8000-000000000000"])
+def test_iam_statements_name_their_actions_and_resources_for_data_services(kms: str) -> None:
+    statements = _every_statement(Template(parameters={"KmsKeyArn": kms}))
+    assert len(statements) >= 12
+    for statement in statements:
+        actions = _listify(statement["Action"])
+        assert all("*" not in str(action) for action in actions), statement
+        if any(str(action).startswith(DATA_SERVICES) for action in actions):
+            resources = _listify(statement["Resource"])
+            assert resources, statement
+            assert all(not (isinstance(r, str) and "*" in r) for r in resources), statement
+
+
+def test_the_worker_may_not_change_visibility_on_the_dead_letter_queue() -> None:
+    worker = Template().function("WorkerFunction")
+    for statement in _statements(worker.properties["Policies"]):
+        if "sqs:ChangeMessageVisibility" in _listify(statement["Action"]):
+            assert _listify(statement["Resource"]) == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}], statement
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("iam", "AWS_IAM"), ("jwt", "JWT")])
+def test_every_route_but_the_openapi_document_has_the_mode_authorizer(mode: str, expected: str) -> None:
+    from jobq_local.http_api import template_routes
+
+    parameters = {"AuthMode": mode, "JwtIssuer": "https://issuer.example", "JwtAudience": "jobq"}
+    template = Template(parameters=parameters)
+    routes = {spec.route.key: spec.authorization for spec in template_routes(template)}
+    assert routes.pop("GET /openapi.json") == "NONE"
+    assert len(routes) >= 7
+    assert set(routes.values()) == {expected}, routes
+    raw = {
+        str(resource["Properties"]["RouteKey"]): resource["Properties"]
+        for _, resource in template.resources("AWS::ApiGatewayV2::Route")
+    }
+    template.physical["JobsApiJwtAuthorizer"] = PhysicalResource(ref="authorizer-id")
+    for key, properties in raw.items():
+        if key != "GET /openapi.json":
+            authorizer = template.resolve(properties.get("AuthorizerId", {"Ref": "AWS::NoValue"}))
+            assert authorizer == ("authorizer-id" if mode == "jwt" else NO_VALUE), key
+    assert any(True for _ in template.resources("AWS::ApiGatewayV2::Authorizer")) == (mode == "jwt")
+
+
+def test_the_api_stage_logs_access_as_json_and_throttles() -> None:
+    template = Template(parameters={"ApiThrottleBurst": "50", "ApiThrottleRate": "20"})
+    ((_, stage),) = list(template.resources("AWS::ApiGatewayV2::Stage"))
+    settings = stage["Properties"]
+    access = json.loads(settings["AccessLogSettings"]["Format"])
+    assert {"requestId", "caller", "jwtSubject", "status", "routeKey"} <= set(access)
+    assert access["requestId"] == "$context.requestId"
+    assert template.resolve(settings["DefaultRouteSettings"]) == {
+        "ThrottlingBurstLimit": "50",
+        "ThrottlingRateLimit": "20",
+    }
 
 
 def _listify(value: Any) -> list[Any]:

@@ -25,6 +25,7 @@ from jobq_local.events import (
     scheduled_event,
     sqs_event,
 )
+from jobq_local.http_api import template_routes
 from jobq_local.provision import Provisioned, provision
 from jobq_local.template import Template
 from tests.support.callers import ALICE
@@ -240,11 +241,7 @@ def moto_stack(parameters: Mapping[str, str] | None = None) -> Iterator[Stack]:
                     environment[name] = value
             os.environ.update(environment)
             wiring.clear_caches()
-            routes = [
-                Route(str(event.properties["Method"]).upper(), str(event.properties["Path"]))
-                for event in template.function("ApiFunction").events
-                if event.type == "HttpApi"
-            ]
+            routes = [spec.route for spec in template_routes(template) if spec.function == "ApiFunction"]
             yield Stack(template, provisioned, environment, sqs, dynamodb, routes)
     finally:
         wiring.clear_caches()
