@@ -26,6 +26,7 @@ class Settings(BaseModel):
     retry_base_seconds: float = Field(alias="JOBQ_RETRY_BASE_SECONDS", ge=0)
     retry_max_seconds: float = Field(alias="JOBQ_RETRY_MAX_SECONDS", ge=0)
     list_shards: int = Field(alias="JOBQ_LIST_SHARDS", ge=1, le=100)
+    history_limit: int = Field(alias="JOBQ_HISTORY_LIMIT", ge=1, le=100)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -39,6 +40,7 @@ class ApiSettings(Settings):
     max_body_bytes: int = Field(alias="JOBQ_MAX_BODY_BYTES", ge=1)
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
     admin_principals: str = Field(alias="JOBQ_ADMIN_PRINCIPALS")
+    max_retries: int = Field(alias="JOBQ_MAX_RETRIES", ge=0, le=1000)
     """Comma-separated principals who see and act on every job (may be empty, never missing)."""
 
     @property

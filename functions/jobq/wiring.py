@@ -22,7 +22,7 @@ from jobq.domain.service import JobService
 from jobq.domain.sweeper import Sweeper
 from jobq.jobs import build_registry
 from jobq.observability import get_logger, get_metrics
-from jobq.settings import Settings, get_api_settings, get_settings, get_sweeper_settings
+from jobq.settings import ApiSettings, Settings, get_api_settings, get_settings, get_sweeper_settings
 from jobq.timeouts import call_with_time_limit
 
 if TYPE_CHECKING:
@@ -65,11 +65,12 @@ def get_queue() -> SqsJobQueue:
 
 
 def build_job_service(
-    settings: Settings, *, events: JobEvents, idempotency: IdempotencyStore | None = None
+    settings: ApiSettings, *, events: JobEvents, idempotency: IdempotencyStore | None = None
 ) -> JobService:
     """The API's use cases on the resources the settings name."""
     table = jobs_table(settings)
     return JobService(
+        max_retries=settings.max_retries,
         repository=DynamoDBJobRepository(table, ttl_days=settings.job_ttl_days),
         queue=build_queue(settings),
         registry=get_registry(),
@@ -125,6 +126,7 @@ def get_job_runner() -> JobRunner:
         retry_policy=settings.retry_policy,
         max_receive_count=settings.max_attempts,
         call_with_time_limit=call_with_time_limit,
+        history_limit=settings.history_limit,
     )
 
 
@@ -141,6 +143,7 @@ def get_sweeper() -> Sweeper:
         events=get_job_events(),
         stuck_after_seconds=settings.stuck_after_seconds,
         dead_letters=SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url, wait_seconds=0),
+        history_limit=settings.history_limit,
     )
 
 

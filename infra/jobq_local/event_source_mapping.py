@@ -51,6 +51,7 @@ class SqsEventSourceMapping:
             for n in range(max(1, min(pollers, config.max_concurrency)))
         ]
         self.invocations = 0
+        self.restarts = 0
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -63,13 +64,15 @@ class SqsEventSourceMapping:
             thread.join(timeout=self.LONG_POLL_SECONDS + self.function.spec.timeout)
 
     def _poll(self) -> None:
+        """Receive and process until stopped; whatever escapes a round is logged and the poller carries on."""
         while not self._stop.is_set():
             try:
                 batch = self._receive_batch()
                 if batch:
                     self.process(batch)
-            except Exception:  # noqa: BLE001 - the poller survives emulator hiccups, as Lambda's does
-                _log.exception("event source mapping of %s failed; retrying in 1 s", self.function.name)
+            except BaseException:  # noqa: BLE001 - a poller outlives emulator hiccups and hostile handlers alike
+                _log.exception("a poller of %s failed; a new one takes over in 1 s", self.function.name)
+                self.restarts += 1
                 self._stop.wait(1)
 
     def _receive_batch(self) -> list[QueueMessage]:
@@ -98,7 +101,7 @@ class SqsEventSourceMapping:
             self.invocations += 1
         try:
             response = self.function.invoke(event)
-        except Exception:  # noqa: BLE001 - a function error fails the whole batch, as in Lambda
+        except BaseException:  # noqa: BLE001 - a function error (exit included) fails the whole batch, as in Lambda
             _log.exception("%s raised: the whole batch of %d returns to the queue", self.function.name, len(batch))
             return
         failed = self.failed_ids(response, batch)

@@ -84,7 +84,7 @@ class HttpApiServer:
         self.public = set(public or ())
         # One execution environment per function: Lambda never runs two invocations in one environment.
         self._environments = {function.name: threading.Lock() for function in self.routes.values()}
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _Server((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
 
@@ -141,10 +141,15 @@ class HttpApiServer:
             server_version = "jobq-local"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = dict(self.headers.items())
-                status, response_headers, payload = api.dispatch(self.command, self.path, headers, body)
+                refused = _refusal(self.path, self.headers.get("content-length"))
+                if refused is not None:
+                    self.close_connection = True  # the rest of the stream cannot be trusted
+                    status, response_headers, payload = refused
+                else:
+                    length = int(self.headers.get("content-length") or 0)
+                    body = self.rfile.read(length) if length else b""
+                    headers = dict(self.headers.items())
+                    status, response_headers, payload = api.dispatch(self.command, self.path, headers, body)
                 self.send_response(status)
                 for name, value in response_headers.items():
                     if isinstance(value, list):
@@ -162,6 +167,29 @@ class HttpApiServer:
                 _log.debug("http: " + format, *args)
 
         return RequestHandler
+
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+_JSON = {"content-type": "application/json"}
+
+
+class _Server(ThreadingHTTPServer):
+    """Threads per connection, and a listen backlog fit for bursts of clients (socketserver's default is 5)."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
+def _refusal(target: str, content_length: str | None) -> tuple[int, dict[str, Any], bytes] | None:
+    """API Gateway's answer to a request it would not route: not origin-form, or a bad Content-Length."""
+    if not target.startswith("/") or target.startswith("//"):
+        return 400, _JSON, b'{"message":"Bad Request"}'
+    if content_length is not None:
+        if not content_length.strip().isdigit():
+            return 400, _JSON, b'{"message":"Bad Request"}'
+        if int(content_length) > MAX_BODY_BYTES:
+            return 413, _JSON, b'{"message":"Request Entity Too Large"}'
+    return None
 
 
 def _proxy_response(response: Any) -> tuple[int, dict[str, Any], bytes]:

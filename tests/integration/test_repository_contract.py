@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from jobq.domain.errors import InvalidCursorError
-from jobq.domain.models import AttemptFailure, Job, JobError, JobStatus, ListQuery, new_job_id
-from jobq.domain.ports import ConditionFailedError, Expect, JobChange, JobRepository
+from jobq.domain.models import MAX_RECORD_BYTES, AttemptFailure, Job, JobError, JobStatus, ListQuery, new_job_id
+from jobq.domain.ports import ConditionFailedError, Expect, JobChange, JobRepository, RecordTooLargeError
 from tests.support.callers import ALICE, BOB
 from tests.support.fakes import InMemoryJobRepository
 from tests.support.stack import Stack
@@ -182,7 +182,7 @@ def test_update_applies_set_fields_clears_none_and_leaves_unset_alone(repo: JobR
         result={"ok": True},
         error=None,
         finished_at=later,
-        append_history=(entry,),
+        history=(entry,),
         release_lease=True,
     )
     updated = repo.update(job.job_id, change, expect=Expect.status(JobStatus.RUNNING, lease_id="lease"))
@@ -201,14 +201,36 @@ def test_update_applies_set_fields_clears_none_and_leaves_unset_alone(repo: JobR
     assert repo.get(job.job_id) == updated
 
 
-def test_update_appends_to_existing_history(repo: JobRepository) -> None:
+def test_update_stores_the_history_it_is_given_and_the_dropped_count(repo: JobRepository) -> None:
     first = AttemptFailure(type="E", message="one", retryable=True, attempt=1, at=NOW)
     second = AttemptFailure(type="E", message="two", retryable=True, attempt=2, at=NOW)
     job = stored(repo, history=(first,))
-    change = JobChange(status=JobStatus.QUEUED, at=NOW, append_history=(second,), attempts=0, available_at=FUTURE)
+    change = JobChange(
+        status=JobStatus.QUEUED,
+        at=NOW,
+        history=(first, second),
+        attempts=0,
+        available_at=FUTURE,
+        retries=4,
+    )
     updated = repo.update(job.job_id, change, expect=Expect.status(JobStatus.QUEUED))
-    assert updated.history == (first, second)
-    assert (updated.attempts, updated.available_at) == (0, FUTURE)
+    assert (updated.history, updated.history_dropped) == ((first, second), 0)
+    assert (updated.attempts, updated.available_at, updated.retries) == (0, FUTURE, 4)
+    trimmed = repo.update(
+        job.job_id,
+        JobChange(status=JobStatus.QUEUED, at=NOW, history=(second,), history_dropped=1),
+        expect=Expect.status(JobStatus.QUEUED),
+    )
+    assert (trimmed.history, trimmed.history_dropped, trimmed.retries) == ((second,), 1, 4)
+    assert repo.get(job.job_id) == trimmed
+
+
+def test_a_record_up_to_the_item_limit_is_stored_and_one_over_it_is_refused_whole(repo: JobRepository) -> None:
+    job = stored(repo, payload={"blob": "p" * 300_000})
+    assert repo.get(job.job_id) == job
+    with pytest.raises(RecordTooLargeError):
+        repo.insert(a_job(payload={"blob": "p" * MAX_RECORD_BYTES}))
+    assert repo.get(job.job_id) == job
 
 
 @pytest.mark.parametrize(

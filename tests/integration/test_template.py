@@ -182,3 +182,21 @@ def _fake_queue(name: str) -> Any:
 
     arn = f"arn:aws:sqs:us-east-1:123456789012:{name}"
     return PhysicalResource(ref=f"https://sqs/{name}", attributes={"Arn": arn, "QueueName": name, "QueueUrl": name})
+
+
+def test_alarms_watch_the_dlq_api_errors_worker_errors_throttles_and_the_backlog_on_the_topic() -> None:
+    topic = "arn:aws:sns:us-east-1:123456789012:ops"
+    template = Template(parameters={"AlarmTopicArn": topic})
+    watched = {}
+    for _, alarm in template.resources("AWS::CloudWatch::Alarm"):
+        properties = alarm["Properties"]
+        watched[(properties["Namespace"], properties["MetricName"])] = properties
+        assert template.resolve(properties["AlarmActions"]) == [topic]
+    assert set(watched) >= {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/ApiGateway", "5xx"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+    }
+    assert watched[("AWS/SQS", "ApproximateAgeOfOldestMessage")]["Threshold"] == {"Ref": "OldestMessageAlarmSeconds"}

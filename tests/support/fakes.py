@@ -13,8 +13,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
-from jobq.domain.models import JOB_ID_PATTERN, Job, JobMessage, JobPage, JobStatus, ListQuery
-from jobq.domain.ports import UNSET, ConditionFailedError, DeadLetterRoute, Expect, JobChange, JobEvents, SweepMarks
+from jobq.domain.models import (
+    JOB_ID_PATTERN,
+    MAX_RECORD_BYTES,
+    Job,
+    JobMessage,
+    JobPage,
+    JobStatus,
+    ListQuery,
+    record_bytes,
+)
+from jobq.domain.ports import (
+    UNSET,
+    ConditionFailedError,
+    DeadLetterRoute,
+    Expect,
+    JobChange,
+    JobEvents,
+    RecordTooLargeError,
+    SweepMarks,
+)
 
 
 class FakeClock:
@@ -48,6 +66,7 @@ class InMemoryJobRepository:
         with self._lock:
             if job.job_id in self.jobs:
                 raise ConditionFailedError(self.jobs[job.job_id])
+            _check_size(job)
             self.jobs[job.job_id] = job
             self.writes += 1
 
@@ -83,16 +102,24 @@ class InMemoryJobRepository:
             if job is None or not expect.holds_for(job):
                 raise ConditionFailedError(job)
             fields: dict[str, Any] = {"status": change.status, "updated_at": change.at}
-            for name in ("result", "error", "finished_at", "available_at", "attempts"):
+            for name in (
+                "result",
+                "error",
+                "finished_at",
+                "available_at",
+                "attempts",
+                "history",
+                "history_dropped",
+                "retries",
+            ):
                 value = getattr(change, name)
                 if value is not UNSET:
                     fields[name] = value
-            if change.append_history:
-                fields["history"] = (*job.history, *change.append_history)
             if change.release_lease:
                 fields["lease_id"] = None
                 fields["lease_expires_at"] = None
             updated = job.model_copy(update=fields)
+            _check_size(updated)  # all or nothing, as DynamoDB
             self.jobs[job_id] = updated
             self.writes += 1
             return updated
@@ -133,6 +160,11 @@ class InMemoryJobRepository:
         if more and page:
             cursor = base64.urlsafe_b64encode(json.dumps(filters | {"after": page[-1].job_id}).encode()).decode()
         return JobPage(items=tuple(page), next_cursor=cursor)
+
+
+def _check_size(job: Job) -> None:
+    if record_bytes(job) > MAX_RECORD_BYTES:
+        raise RecordTooLargeError(f"item size has exceeded the maximum allowed size ({record_bytes(job)} bytes)")
 
 
 @dataclass

@@ -37,6 +37,7 @@ DOCUMENT_FIELDS = {
     "finished_at",
     "status_url",
     "history",
+    "history_dropped",
 }
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 PutJob = Callable[..., Job]
@@ -480,7 +481,7 @@ def test_retry_a_failed_or_cancelled_job(
     assert response.json["status"] == "queued"
     assert response.json["attempts"] == 0
     assert response.headers["location"] == f"/jobs/{job.job_id}"
-    assert queue.sent == [(JobMessage(job_id=job.job_id, type="echo"), 0)]
+    assert queue.sent == [(JobMessage(job_id=job.job_id, type="echo", generation=1), 0)]  # its first retry
 
 
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED])

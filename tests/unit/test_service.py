@@ -269,7 +269,7 @@ def test_retry_requeues_with_fresh_attempts_and_keeps_history(
     assert job.available_at == clock.now()
     assert job.updated_at == clock.now()
     assert repo.jobs[job.job_id] == job
-    assert queue.sent == [(JobMessage(job_id=job.job_id, type="fail"), 0)]
+    assert queue.sent == [(JobMessage(job_id=job.job_id, type="fail", generation=1), 0)]  # its first retry
     assert events.names() == ["requeued"]
 
 

@@ -17,6 +17,7 @@ VALID = {
     "JOBQ_RETRY_BASE_SECONDS": "5",
     "JOBQ_RETRY_MAX_SECONDS": "900",
     "JOBQ_LIST_SHARDS": "8",
+    "JOBQ_HISTORY_LIMIT": "20",
 }
 REQUIRED = sorted(VALID)
 
@@ -87,7 +88,12 @@ def test_api_settings_need_the_body_limit_the_idempotency_table_and_the_admins()
     assert "JOBQ_MAX_BODY_BYTES (missing)" in str(caught.value)
     assert "IDEMPOTENCY_TABLE_NAME (missing)" in str(caught.value)
     assert "JOBQ_ADMIN_PRINCIPALS (missing)" in str(caught.value)
-    api = {"JOBQ_MAX_BODY_BYTES": "262144", "IDEMPOTENCY_TABLE_NAME": "idem", "JOBQ_ADMIN_PRINCIPALS": " a, ,b "}
+    api = {
+        "JOBQ_MAX_BODY_BYTES": "262144",
+        "IDEMPOTENCY_TABLE_NAME": "idem",
+        "JOBQ_ADMIN_PRINCIPALS": " a, ,b ",
+        "JOBQ_MAX_RETRIES": "10",
+    }
     settings = load(ApiSettings, VALID | api)
     assert settings.admins == frozenset({"a", "b"})
     assert load(ApiSettings, VALID | api | {"JOBQ_ADMIN_PRINCIPALS": ""}).admins == frozenset()
@@ -100,7 +106,13 @@ def test_api_settings_reject_a_zero_body_limit() -> None:
     with pytest.raises(ConfigurationError, match="JOBQ_MAX_BODY_BYTES"):
         load(
             ApiSettings,
-            VALID | {"JOBQ_MAX_BODY_BYTES": "0", "IDEMPOTENCY_TABLE_NAME": "idem", "JOBQ_ADMIN_PRINCIPALS": ""},
+            VALID
+            | {
+                "JOBQ_MAX_BODY_BYTES": "0",
+                "IDEMPOTENCY_TABLE_NAME": "idem",
+                "JOBQ_ADMIN_PRINCIPALS": "",
+                "JOBQ_MAX_RETRIES": "1",
+            },
         )
 
 

@@ -125,7 +125,7 @@ def done(put: Callable[..., Job], clock: FakeClock, status: JobStatus = JobStatu
 
 
 def message(job: Job) -> JobMessage:
-    return JobMessage(job_id=job.job_id, type=job.type)
+    return JobMessage.of(job)
 
 
 def sweep_until(sweeper: Sweeper, clock: FakeClock, condition: Callable[[], bool], within: float) -> float:
@@ -521,7 +521,7 @@ def test_retrying_a_failed_job_lowers_the_mark_so_the_next_sweep_reads_it_again(
     assert index.scanned[0] == (0, index.stored[0])
     assert report.examined == 2
     assert report.resent == 1
-    assert queue.sent == [(message(failed), 0)]
+    assert queue.sent == [(message(repo.jobs[failed.job_id]), 0)]
     assert index.stored[0] < failed.job_id
 
 

@@ -28,12 +28,16 @@ class SqsJobQueue:
     def send(self, message: JobMessage, *, delay_seconds: int = 0) -> None:
         with unavailable_on_failure("SQS", "SendMessage"):
             self._client.send_message(
-                QueueUrl=self._queue_url, MessageBody=message.model_dump_json(), DelaySeconds=delay_seconds
+                QueueUrl=self._queue_url,
+                MessageBody=message.model_dump_json(exclude_defaults=True),
+                DelaySeconds=delay_seconds,
             )
 
     def send_to_dead_letter(self, message: JobMessage) -> None:
         with unavailable_on_failure("SQS", "SendMessage"):
-            self._client.send_message(QueueUrl=self._dead_letter_url, MessageBody=message.model_dump_json())
+            self._client.send_message(
+                QueueUrl=self._dead_letter_url, MessageBody=message.model_dump_json(exclude_defaults=True)
+            )
 
     def change_visibility(self, changes: Sequence[VisibilityChange]) -> int:
         """Apply visibility changes in batches of ten; returns how many SQS refused."""

@@ -74,6 +74,12 @@ class InvalidTransitionError(JobqError):
         self.current_status = current_status
 
 
+class RetryLimitError(InvalidTransitionError):
+    """The job was retried as often as ``MaxRetries`` allows."""
+
+    code = "retry_limit_reached"
+
+
 class IdempotencyKeyReusedError(JobqError):
     """An Idempotency-Key came back with a different request."""
 

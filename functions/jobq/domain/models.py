@@ -70,6 +70,25 @@ class AttemptFailure(JobError):
         return cls(type=error.type, message=error.message, retryable=error.retryable, attempt=attempt, at=at)
 
 
+DEFAULT_HISTORY_LIMIT = 20
+MAX_RECORD_BYTES = 400 * 1024
+"""DynamoDB's item limit: a job record must stay below it on every store, whatever the store enforces."""
+
+
+def record_bytes(job: Job) -> int:
+    """A close upper bound of the job's stored size: every field's JSON text, names included, plus index keys."""
+    return len(job.model_dump_json().encode()) + 512
+
+
+def appended_history(
+    job: Job, entries: tuple[AttemptFailure, ...], limit: int
+) -> tuple[tuple[AttemptFailure, ...], int]:
+    """``job``'s history with ``entries`` added, cut to the last ``limit``; and the new count of dropped ones."""
+    combined = (*job.history, *entries)
+    overflow = max(0, len(combined) - limit)
+    return combined[overflow:], job.history_dropped + overflow
+
+
 def worker_lost(attempt: int, max_attempts: int, *, retryable: bool) -> JobError:
     """The error of an attempt whose worker crashed or timed out before it recorded an outcome."""
     return JobError(
@@ -94,6 +113,10 @@ class Job(BaseModel):
     result: Any = None
     error: JobError | None = None
     history: tuple[AttemptFailure, ...] = ()
+    history_dropped: int = 0
+    """Failed attempts older than the kept history (it holds the last ``history_limit``)."""
+    retries: int = 0
+    """Times the job was retried through the API or a redrive (bounded by ``max_retries``)."""
     attempts: int = 0
     max_attempts: int
     created_at: Timestamp
@@ -136,6 +159,7 @@ class Job(BaseModel):
             result=self.result,
             error=self.error,
             history=list(self.history),
+            history_dropped=self.history_dropped,
             attempts=self.attempts,
             max_attempts=self.max_attempts,
             created_at=self.created_at,
@@ -156,7 +180,10 @@ class JobDocument(BaseModel):
     payload: dict[str, Any]
     result: Any = Field(default=None, description="The handler's return value; null until succeeded.")
     error: JobError | None = Field(default=None, description="The last attempt's error, if any.")
-    history: list[AttemptFailure] = Field(default_factory=list, description="Every failed attempt, oldest first.")
+    history: list[AttemptFailure] = Field(
+        default_factory=list, description="The latest failed attempts, oldest first (up to the history limit)."
+    )
+    history_dropped: int = Field(default=0, ge=0, description="Older failed attempts no longer kept in `history`.")
     attempts: int = Field(ge=0)
     max_attempts: int = Field(ge=1)
     created_at: Timestamp
@@ -223,12 +250,22 @@ class SubmitJobRequest(BaseModel):
 
 
 class JobMessage(BaseModel):
-    """What the jobs queue carries: a claim check. DynamoDB holds the truth."""
+    """What the jobs queue carries: a claim check. DynamoDB holds the truth.
+
+    ``generation`` is the job's ``retries`` when the message was sent: a dead-lettered message of an
+    earlier generation is stale (its job was retried since), so each failed job has one DLQ message.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     job_id: str = Field(pattern=JOB_ID_PATTERN)
     type: str
+    generation: int = Field(default=0, ge=0)
+
+    @classmethod
+    def of(cls, job: Job) -> JobMessage:
+        """The claim check of ``job`` as it is now."""
+        return cls(job_id=job.job_id, type=job.type, generation=job.retries)
 
 
 class Delivery(BaseModel):

@@ -59,7 +59,10 @@ class JobChange:
     at: datetime
     result: Any | _Unset = UNSET
     error: JobError | _Unset | None = UNSET
-    append_history: tuple[AttemptFailure, ...] = ()
+    history: tuple[AttemptFailure, ...] | _Unset = UNSET
+    """The whole history as it is to be stored (``appended_history`` keeps it within its limit)."""
+    history_dropped: int | _Unset = UNSET
+    retries: int | _Unset = UNSET
     finished_at: datetime | _Unset | None = UNSET
     available_at: datetime | _Unset = UNSET
     attempts: int | _Unset = UNSET

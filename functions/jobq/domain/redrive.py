@@ -31,6 +31,11 @@ class DeadLetterView:
     job: Job | None
 
 
+def _generation(letter: DeadLetter) -> int:
+    message = letter.message
+    return -1 if message is None else message.generation
+
+
 class Verdict(Enum):
     """What a redrive does with one DLQ message."""
 
@@ -108,11 +113,22 @@ class Redriver:
             return None
 
     def list(self, caller: Caller) -> list[DeadLetterView]:
-        """Every message in the DLQ (up to the limit) with its job; the messages stay where they are."""
+        """The DLQ's messages (up to the limit) with their jobs, each job once; the messages stay where they are.
+
+        A job retried and failed again may briefly have a message of each failure until the sweeper removes
+        the stale one: it is listed once, with its latest message.
+        """
         self._admin_only(caller)
         letters = self._drain()
         try:
-            return [DeadLetterView(letter, self._job(letter, caller)) for letter in letters]
+            views: dict[str, DeadLetterView] = {}
+            for letter in letters:
+                message, job = letter.message, self._job(letter, caller)
+                key = letter.message_id if message is None or job is None else job.job_id
+                latest = views.get(key)
+                if latest is None or (message is not None and message.generation > _generation(latest.letter)):
+                    views[key] = DeadLetterView(letter, job)
+            return list(views.values())
         finally:
             self._dlq.put_back(letters)
 

@@ -9,7 +9,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,8 +23,21 @@ from jobq.domain.errors import (
     JobTimeoutError,
     NonRetryableError,
 )
-from jobq.domain.models import AttemptFailure, Delivery, Job, JobError, JobStatus, worker_lost
+from jobq.domain.models import (
+    DEFAULT_HISTORY_LIMIT,
+    MAX_RECORD_BYTES,
+    AttemptFailure,
+    Delivery,
+    Job,
+    JobError,
+    JobMessage,
+    JobStatus,
+    appended_history,
+    record_bytes,
+    worker_lost,
+)
 from jobq.domain.ports import (
+    UNSET,
     Clock,
     ConditionFailedError,
     DeadLetterRoute,
@@ -82,6 +95,7 @@ class JobRunner:
         call_with_time_limit: CallWithTimeLimit,
         lease_grace_seconds: float = 30.0,
         rng: random.Random | None = None,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
     ) -> None:
         self._repo = repository
         self._queue = queue
@@ -93,6 +107,7 @@ class JobRunner:
         self._call_with_time_limit = call_with_time_limit
         self._lease_grace = lease_grace_seconds
         self._rng = rng or random.Random()
+        self._history_limit = history_limit
 
     def handle(self, delivery: Delivery, budget: TimeBudget) -> Decision:
         """Claim the delivered job and run it, or decide what becomes of a message it cannot run."""
@@ -175,12 +190,18 @@ class JobRunner:
         duration_ms = (time.monotonic() - started) * 1000
         now = self._clock.now()
         if error is None:
-            try:
-                return self._succeed(job, outcome, now, duration_ms)
-            except RecordTooLargeError:
-                error = JobError(
-                    type="ResultTooLargeError", message="the result is too large to store", retryable=False
-                )
+            size = record_bytes(job.model_copy(update={"result": outcome}))
+            if size <= MAX_RECORD_BYTES:
+                try:
+                    return self._succeed(job, outcome, now, duration_ms)
+                except RecordTooLargeError:
+                    pass  # the store's own count disagreed: the same failure
+            error = JobError(
+                type="ResultTooLargeError",
+                message=f"the result is too large to store: the job would take {size} bytes, "
+                f"over the {MAX_RECORD_BYTES}-byte record limit",
+                retryable=False,
+            )
         return self._fail_attempt(job, job_type, delivery, error, now, duration_ms)
 
     def _execute(self, job: Job, job_type: JobType[Any], timeout: float, started: float) -> tuple[Any, JobError | None]:
@@ -201,7 +222,7 @@ class JobRunner:
             return None, JobError(type=type(exc).__name__, message=_describe(exc), retryable=False)
         except JobTimeoutError as exc:
             return None, JobError(type="JobTimeoutError", message=str(exc), retryable=True)
-        except Exception as exc:  # noqa: BLE001 - any handler failure is an attempt's failure
+        except BaseException as exc:  # noqa: BLE001 - whatever a handler raises (SystemExit too) fails its attempt
             _log.debug("job handler raised", exc_info=True)
             return None, JobError(type=type(exc).__name__, message=_describe(exc), retryable=True)
         try:
@@ -219,7 +240,7 @@ class JobRunner:
             error=None,
             finished_at=now,
             release_lease=True,
-            append_history=_lost_attempt(job),
+            **self._history(job, _lost_attempt(job)),
         )
         try:
             done = self._repo.update(job.job_id, change, expect=self._holding(job))
@@ -249,12 +270,12 @@ class JobRunner:
             status=JobStatus.QUEUED,
             at=now,
             error=error,
-            append_history=(*_lost_attempt(job), _history_entry(job, error, now)),
+            **self._history(job, (*_lost_attempt(job), _history_entry(job, error, now))),
             available_at=now + timedelta(seconds=delay),
             release_lease=True,
         )
         try:
-            queued = self._repo.update(job.job_id, change, expect=self._holding(job))
+            queued = self._write_failure(job, change, expect=self._holding(job))
         except ConditionFailedError as rejected:
             return self._lost_lease(job, rejected.current)
         self._events.retry_scheduled(queued, delay, duration_ms)
@@ -275,17 +296,30 @@ class JobRunner:
             status=JobStatus.FAILED,
             at=now,
             error=error,
-            append_history=history,
+            **self._history(job, history),
             finished_at=now,
             release_lease=True,
         )
         try:
-            failed = self._repo.update(job.job_id, change, expect=expect)
+            failed = self._write_failure(job, change, expect=expect)
         except ConditionFailedError as rejected:
             self._lost_lease(job, rejected.current)
             return None
         self._events.failed(failed, duration_ms)
         return failed
+
+    def _write_failure(self, job: Job, change: JobChange, *, expect: Expect) -> Job:
+        """Record a failed attempt; should the record still be too large, without its history (counted as
+        dropped), so that a failure is never lost for want of room."""
+        try:
+            return self._repo.update(job.job_id, change, expect=expect)
+        except RecordTooLargeError:
+            if change.history is UNSET:
+                raise
+            before = job.history_dropped if change.history_dropped is UNSET else change.history_dropped
+            _log.warning("job %s: record too large with its history; the history is dropped", job.job_id)
+            trimmed = replace(change, history=(), history_dropped=before + len(change.history))
+            return self._repo.update(job.job_id, trimmed, expect=expect)
 
     def _dead_letter(self, job: Job, delivery: Delivery) -> Decision:
         """A failed job's message goes to the DLQ: by redrive if this was its last receive, else sent."""
@@ -293,7 +327,7 @@ class JobRunner:
             self._events.dead_lettered(job, DeadLetterRoute.REDRIVE)
             return Defer(0, "failed: the queue's redrive moves the message to the dead-letter queue")
         try:
-            self._queue.send_to_dead_letter(delivery.message)
+            self._queue.send_to_dead_letter(JobMessage.of(job))
         except DependencyUnavailableError:
             _log.exception("could not send failed job %s to the dead-letter queue", job.job_id)
             return Ack("failed; the dead-letter queue was unavailable")
@@ -319,6 +353,13 @@ class JobRunner:
         self._events.skipped(job.job_id, f"lease lost (job is {status}); this attempt's outcome is dropped")
         return Ack("lease lost")
 
+    def _history(self, job: Job, entries: tuple[AttemptFailure, ...]) -> dict[str, Any]:
+        """The JobChange fields that add ``entries`` to the job's history, kept to the last ``history_limit``."""
+        if not entries:
+            return {}
+        history, dropped = appended_history(job, entries, self._history_limit)
+        return {"history": history, "history_dropped": dropped}
+
     @staticmethod
     def _holding(job: Job) -> Expect:
         return Expect.status(JobStatus.RUNNING, lease_id=job.lease_id)
@@ -341,9 +382,15 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
+MAX_ERROR_MESSAGE = 1000
+"""Characters of an error message kept in a job (and each history entry): the item's size stays bounded."""
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or repr(exc)
-    return text if len(text) <= 2000 else text[:1997] + "..."
+    if isinstance(exc, SystemExit):
+        text = f"the handler called exit({exc.code!r})"
+    return text if len(text) <= MAX_ERROR_MESSAGE else text[: MAX_ERROR_MESSAGE - 3] + "..."
 
 
 def _jsonable(value: Any) -> Any:

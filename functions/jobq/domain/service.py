@@ -12,6 +12,7 @@ from jobq.domain.errors import (
     InvalidTransitionError,
     JobNotFoundError,
     PayloadTooLargeError,
+    RetryLimitError,
 )
 from jobq.domain.identity import Caller
 from jobq.domain.models import (
@@ -39,6 +40,8 @@ from jobq.domain.ports import (
 from jobq.domain.registry import JobRegistry
 
 _log = logging.getLogger(__name__)
+
+DEFAULT_MAX_RETRIES = 10
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
@@ -58,6 +61,7 @@ class JobService:
         clock: Clock,
         events: JobEvents,
         max_attempts: int,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         idempotency: IdempotencyStore | None = None,
         sweep_index: SweepIndex | None = None,
     ) -> None:
@@ -67,6 +71,7 @@ class JobService:
         self._clock = clock
         self._events = events
         self._max_attempts = max_attempts
+        self._max_retries = max_retries
         self._idempotency = idempotency
         self._sweep_index = sweep_index
 
@@ -112,7 +117,7 @@ class JobService:
         except RecordTooLargeError:
             raise PayloadTooLargeError("the job is too large to store; send a smaller payload") from None
         try:
-            self._queue.send(JobMessage(job_id=job.job_id, type=job.type), delay_seconds=request.delay_seconds)
+            self._queue.send(JobMessage.of(job), delay_seconds=request.delay_seconds)
         except DependencyUnavailableError:
             self._undo_submit(job)
             raise
@@ -123,7 +128,7 @@ class JobService:
         """The job, or JobNotFoundError (also for ids that cannot exist, and for other callers' jobs)."""
         job = self._repo.get(self._checked_id(job_id))
         if job is None or not caller.may_see(job.owner):
-            raise JobNotFoundError(f"no job with id {job_id!r}")
+            raise _not_found(job_id)
         return job
 
     def list(self, query: ListQuery, caller: Caller) -> JobPage:
@@ -149,10 +154,26 @@ class JobService:
         return job
 
     def retry(self, job_id: str, caller: Caller) -> Job:
-        """``failed``/``cancelled`` -> ``queued`` with a fresh set of attempts; history is kept."""
+        """``failed``/``cancelled`` -> ``queued`` with a fresh set of attempts; history is kept.
+
+        At most ``max_retries`` times per job (a conflict after that): nothing re-runs a job without end.
+        """
         before = self.get(job_id, caller)
+        if before.status.terminal and before.retries >= self._max_retries:
+            raise RetryLimitError(
+                f"job {before.job_id} was retried {before.retries} times, the most allowed (MaxRetries)",
+                current_status=before.status.value,
+            )
         now = self._clock.now()
-        change = JobChange(status=JobStatus.QUEUED, at=now, attempts=0, finished_at=None, result=None, available_at=now)
+        change = JobChange(
+            status=JobStatus.QUEUED,
+            at=now,
+            attempts=0,
+            finished_at=None,
+            result=None,
+            available_at=now,
+            retries=before.retries + 1,
+        )
         expect = Expect.status(JobStatus.FAILED, JobStatus.CANCELLED, owner=self._owner_condition(caller))
         try:
             job = self._repo.update(job_id, change, expect=expect)
@@ -160,7 +181,7 @@ class JobService:
             raise self._conflict(job_id, rejected.current, caller, "retry", "failed or cancelled") from None
         self._lower_sweep_mark(job)
         try:
-            self._queue.send(JobMessage(job_id=job.job_id, type=job.type))
+            self._queue.send(JobMessage.of(job))
         except DependencyUnavailableError:
             self._undo_retry(before, job)
             raise
@@ -184,7 +205,7 @@ class JobService:
     @staticmethod
     def _checked_id(job_id: str) -> str:
         if not _JOB_ID.match(job_id):
-            raise JobNotFoundError(f"no job with id {job_id!r}")
+            raise _not_found(job_id)
         return job_id
 
     def _undo_submit(self, job: Job) -> None:
@@ -202,6 +223,7 @@ class JobService:
             attempts=before.attempts,
             finished_at=before.finished_at,
             result=before.result,
+            retries=before.retries,
         )
         try:
             self._repo.update(after.job_id, change, expect=Expect.status(JobStatus.QUEUED, attempts=0))
@@ -211,8 +233,14 @@ class JobService:
     @staticmethod
     def _conflict(job_id: str, current: Job | None, caller: Caller, action: str, allowed: str) -> Exception:
         if current is None or not caller.may_see(current.owner):
-            return JobNotFoundError(f"no job with id {job_id!r}")
+            return _not_found(job_id)
         return InvalidTransitionError(
             f"cannot {action} job {job_id}: it is {current.status.value}, not {allowed}",
             current_status=current.status.value,
         )
+
+
+def _not_found(job_id: str) -> JobNotFoundError:
+    """ "No such job", echoing no more than a short prefix of what the caller sent."""
+    shown = job_id if len(job_id) <= 40 else job_id[:40] + "..."
+    return JobNotFoundError(f"no job with id {shown!r}")

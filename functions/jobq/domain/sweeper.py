@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from jobq.domain.errors import DependencyUnavailableError
-from jobq.domain.models import AttemptFailure, Job, JobMessage, JobStatus, worker_lost
+from jobq.domain.models import (
+    DEFAULT_HISTORY_LIMIT,
+    AttemptFailure,
+    Job,
+    JobMessage,
+    JobStatus,
+    appended_history,
+    worker_lost,
+)
 from jobq.domain.ports import (
     UNSET,
     Clock,
@@ -78,6 +86,7 @@ class Sweeper:
         shard_limit: int = DEFAULT_SHARD_LIMIT,
         dead_letter_limit: int = DEFAULT_DEAD_LETTER_LIMIT,
         dead_letter_interval_seconds: float = DEFAULT_DEAD_LETTER_INTERVAL_SECONDS,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
     ) -> None:
         self._repo = repository
         self._index = index
@@ -90,6 +99,7 @@ class Sweeper:
         self._dead_letter_limit = dead_letter_limit
         self._dead_letter_interval = timedelta(seconds=dead_letter_interval_seconds)
         self._last_dead_letter_check: datetime | None = None
+        self._history_limit = history_limit
 
     def run(self) -> SweepReport:
         """One sweep over every shard."""
@@ -121,21 +131,43 @@ class Sweeper:
         return True
 
     def _clean_dead_letters(self, dead_letters: DeadLetterQueue, report: SweepReport) -> None:
-        """Delete DLQ messages whose job is not failed; keep the rest (SQS samples, so all are seen in time)."""
+        """Delete DLQ messages that stand for no failed job, so that each failed job has one; keep the rest.
+
+        Stale: the job is not failed, or it was retried since the message was sent (an older generation),
+        or another message of the same failure was kept already. SQS samples, so all are seen in time.
+        """
         letters = receive_all(dead_letters, limit=self._dead_letter_limit, hide_seconds=60)
         ids = [letter.message.job_id for letter in letters if letter.message is not None]
         jobs = self._index.get_many(ids)
         keep: list[DeadLetter] = []
+        kept_jobs: set[str] = set()
         for letter in letters:
-            job = jobs.get(letter.message.job_id) if letter.message is not None else None
-            if job is None or job.status is JobStatus.FAILED:
-                keep.append(letter)  # a failed job, or something an operator must look at
+            message = letter.message
+            job = jobs.get(message.job_id) if message is not None else None
+            if message is None or job is None:
+                keep.append(letter)  # something an operator must look at
+                continue
+            why = self._stale_dead_letter(job, message.generation, kept_jobs)
+            if why is None:
+                keep.append(letter)
+                kept_jobs.add(job.job_id)
                 continue
             dead_letters.delete(letter)
             report.stale_dead_letters += 1
             with self._events.job_scope(job.job_id, job.type):
-                self._events.skipped(job.job_id, f"stale dead-letter message deleted: the job is {job.status.value}")
+                self._events.skipped(job.job_id, f"stale dead-letter message deleted: {why}")
         dead_letters.put_back(keep)
+
+    @staticmethod
+    def _stale_dead_letter(job: Job, generation: int, kept_jobs: set[str]) -> str | None:
+        """Why a dead-lettered message of ``job`` stands for no failure any more (None: it does)."""
+        if job.status is not JobStatus.FAILED:
+            return f"the job is {job.status.value}"
+        if generation < job.retries:
+            return f"the job was retried since (message generation {generation}, job {job.retries})"
+        if job.job_id in kept_jobs:
+            return "another message of the same failed job is kept"
+        return None
 
     def _sweep_shard(self, shard: int, mark: str | None, now: datetime, report: SweepReport) -> str | None:
         """Check the shard's jobs after ``mark``; returns the new mark."""
@@ -176,11 +208,13 @@ class Sweeper:
         retry = job.attempts < job.max_attempts
         error = worker_lost(job.attempts, job.max_attempts, retryable=retry)
         history = AttemptFailure.of(error, attempt=job.attempts, at=now)
+        kept, dropped = appended_history(job, (history,), self._history_limit)
         change = JobChange(
             status=JobStatus.QUEUED if retry else JobStatus.FAILED,
             at=now,
             error=error,
-            append_history=(history,),
+            history=kept,
+            history_dropped=dropped,
             available_at=now if retry else UNSET,
             finished_at=UNSET if retry else now,
             release_lease=True,
@@ -191,7 +225,7 @@ class Sweeper:
             )
         except ConditionFailedError as rejected:
             return rejected.current or job  # someone else moved it on: nothing to do
-        message = JobMessage(job_id=job.job_id, type=job.type)
+        message = JobMessage.of(changed)
         if retry:
             report.requeued += 1
             self._events.requeued(changed, "lease expired: the worker crashed or timed out")
@@ -214,7 +248,7 @@ class Sweeper:
             return rejected.current or job
         report.resent += 1
         self._events.resent(touched, f"queued for over {self._stuck_after.total_seconds():g} s without a run")
-        self._send(JobMessage(job_id=job.job_id, type=job.type), touched)
+        self._send(JobMessage.of(touched), touched)
         return touched
 
     def _send(self, message: JobMessage, job: Job) -> None:

@@ -35,6 +35,10 @@ def encode_job(job: Job, *, expires_at: datetime) -> dict[str, AttributeValueTyp
         item["error"] = json_model_attribute(job.error)
     if job.history:
         item["history"] = {"L": [json_model_attribute(entry) for entry in job.history]}
+    if job.history_dropped:
+        item["history_dropped"] = {"N": str(job.history_dropped)}
+    if job.retries:
+        item["retries"] = {"N": str(job.retries)}
     for name in ("started_at", "finished_at"):
         value = getattr(job, name)
         if value is not None:
@@ -69,6 +73,8 @@ def decode_job(item: Mapping[str, Any]) -> Job:
         result=None if result is None else json.loads(result),
         error=None if error is None else JobError.model_validate_json(error),
         history=tuple(AttemptFailure.model_validate_json(entry["S"]) for entry in item.get("history", {}).get("L", [])),
+        history_dropped=number("history_dropped") or 0,
+        retries=number("retries") or 0,
         attempts=int(item["attempts"]["N"]),
         max_attempts=int(item["max_attempts"]["N"]),
         created_at=_parse_time(text("created_at")),
@@ -118,3 +124,17 @@ def _parse_time(value: str | None) -> datetime:
 
 def _parse_optional_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def item_bytes(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB counts it: UTF-8 bytes of every attribute name and value (lists: their members)."""
+
+    def value_bytes(value: Mapping[str, Any]) -> int:
+        ((kind, inner),) = value.items()
+        if kind == "L":
+            return 3 + sum(1 + value_bytes(member) for member in inner)
+        if kind == "M":
+            return 3 + sum(len(name.encode()) + 1 + value_bytes(member) for name, member in inner.items())
+        return len(str(inner).encode())
+
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())

@@ -38,11 +38,6 @@ class UpdateExpression:
         else:
             self.set(attribute, value)
 
-    def append(self, attribute: str, *elements: AttributeValueTypeDef) -> None:
-        name = self._name(attribute)
-        empty = self._value({"L": []})
-        self._sets.append(f"{name} = list_append(if_not_exists({name}, {empty}), {self._value({'L': list(elements)})})")
-
     def remove(self, *attributes: str) -> None:
         self._removes.extend(self._name(attribute) for attribute in attributes)
 

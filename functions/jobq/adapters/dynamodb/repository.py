@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 from botocore.exceptions import ClientError
 
 from jobq.adapters.aws import error_code, unavailable_on_failure
-from jobq.adapters.dynamodb.codec import decode_job, encode_job, json_attribute, json_model_attribute, millis
+from jobq.adapters.dynamodb.codec import (
+    decode_job,
+    encode_job,
+    item_bytes,
+    json_attribute,
+    json_model_attribute,
+    millis,
+)
 from jobq.adapters.dynamodb.expressions import UpdateExpression
 from jobq.adapters.dynamodb.listing import list_page
 from jobq.adapters.dynamodb.schema import (
@@ -22,7 +29,7 @@ from jobq.adapters.dynamodb.schema import (
     owner_shard,
 )
 from jobq.adapters.dynamodb.table import JobsTable
-from jobq.domain.models import Job, JobPage, JobStatus, ListQuery, format_timestamp
+from jobq.domain.models import MAX_RECORD_BYTES, Job, JobPage, JobStatus, ListQuery, format_timestamp
 from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, RecordTooLargeError
 
 if TYPE_CHECKING:
@@ -50,6 +57,9 @@ class DynamoDBJobRepository:
         item[LIST_SHARD_ATTRIBUTE] = {"S": shard}
         item[OWNER_SHARD_ATTRIBUTE] = {"S": owner_shard(job.owner, shard)}
         item[LIST_SORT_ATTRIBUTE] = {"S": job.job_id}
+        size = item_bytes(item)
+        if size > MAX_RECORD_BYTES:  # checked before sending: emulators do not all refuse it
+            raise RecordTooLargeError(f"item size has exceeded the maximum allowed size ({size} bytes)")
         with unavailable_on_failure("DynamoDB", "PutItem"):
             try:
                 self._client.put_item(
@@ -127,8 +137,12 @@ class DynamoDBJobRepository:
             expression.set("available_at", {"N": str(millis(change.available_at))})
         if change.attempts is not UNSET:
             expression.set("attempts", {"N": str(change.attempts)})
-        if change.append_history:
-            expression.append("history", *(json_model_attribute(entry) for entry in change.append_history))
+        if change.history is not UNSET:
+            expression.set("history", {"L": [json_model_attribute(entry) for entry in change.history]})
+        if change.history_dropped is not UNSET:
+            expression.set("history_dropped", {"N": str(change.history_dropped)})
+        if change.retries is not UNSET:
+            expression.set("retries", {"N": str(change.retries)})
         if change.release_lease:
             expression.remove("lease_id", "lease_expires_at")
         condition = expression.condition(expect)
