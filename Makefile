@@ -63,8 +63,8 @@ run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://
 bench: $(STAMP) ## throughput and latency of echo jobs through the local runtime
 	$(BIN)/python -m bench.local_runtime $(ARGS)
 
-chaos: $(STAMP) ## fault-injection run: JOBS jobs (default 2000) through the real handlers with random faults
-	$(BIN)/python -m tests.support.chaos --jobs $(or $(JOBS),2000) --seed $(or $(SEED),7)
+chaos: $(STAMP) ## fault-injection run: JOBS jobs (default 10000, about a third of operations faulted)
+	$(BIN)/python -m tests.support.chaos --jobs $(or $(JOBS),10000) --seed $(or $(SEED),7)
 
 dlq-list: $(STAMP) ## list the local runtime's dead-letter queue and its jobs (jobq --local dlq list)
 	$(BIN)/jobq --local dlq list

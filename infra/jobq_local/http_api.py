@@ -141,7 +141,9 @@ class HttpApiServer:
             server_version = "jobq-local"
 
             def _serve(self) -> None:
-                refused = _refusal(self.path, self.headers.get("content-length"))
+                # The target as sent: http.server rewrites a leading "//" before we see self.path.
+                sent_target = self.requestline.split(" ")[1] if self.requestline.count(" ") >= 2 else self.path
+                refused = _refusal(sent_target, self.headers.get("content-length"))
                 if refused is not None:
                     self.close_connection = True  # the rest of the stream cannot be trusted
                     status, response_headers, payload = refused

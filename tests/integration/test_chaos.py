@@ -14,6 +14,7 @@ EXPECTED_FAULTS = {
     "racing_workers",
     "lambda_near_deadline",
     "esm_delete_failed",
+    "lease_race",
 }
 
 
@@ -29,6 +30,10 @@ def test_a_thousand_jobs_survive_random_faults() -> None:
     assert result.lost == []
     assert result.stuck == []
     assert result.double == []
+    assert result.overlapping == []  # no two runs of one job at once: a live lease held every race
+    assert result.unclaimed_runs == []
+    assert result.faults["lease_race"] >= 200  # hundreds of races per 1000 jobs
+    assert result.handler_runs >= result.jobs
     assert result.failed_without_error == []
     assert result.wrong_result == []
     assert result.stray_dead_letters == []

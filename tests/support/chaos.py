@@ -29,7 +29,7 @@ import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,12 +73,50 @@ def _slow(payload: SlowPayload, ctx: JobContext) -> dict[str, Any]:
     return {"attempts": ctx.attempt}
 
 
+class RunTracker:
+    """Counts handler runs per job and catches two runs of one job at once (which a live lease must prevent).
+
+    While a handler runs, it may race its own lease: a second worker is handed the same job (a duplicate
+    delivery) and must be refused; if its claim went through, its run overlaps this one and is counted.
+    """
+
+    def __init__(self) -> None:
+        self.runs: Counter[str] = Counter()
+        self.active: Counter[str] = Counter()
+        self.overlapping: set[str] = set()
+        self.race: Callable[[JobContext], None] = lambda ctx: None
+        self._lock = threading.Lock()
+
+    def wrap(self, handler: Callable[[Any, JobContext], Any]) -> Callable[[Any, JobContext], Any]:
+        def run(payload: Any, ctx: JobContext) -> Any:
+            with self._lock:
+                nested = self.active[ctx.job_id] > 0
+                if nested:
+                    self.overlapping.add(ctx.job_id)
+                self.runs[ctx.job_id] += 1
+                self.active[ctx.job_id] += 1
+            try:
+                if not nested:
+                    self.race(ctx)
+                return handler(payload, ctx)
+            finally:
+                with self._lock:
+                    self.active[ctx.job_id] -= 1
+
+        return run
+
+
+TRACKER = RunTracker()
+
+
 def chaos_registry() -> JobRegistry:
-    """The built-in job types plus ``slow``, whose timeout is tiny."""
+    """The built-in job types plus ``slow``, whose timeout is tiny; every handler's runs are tracked."""
     from jobq.jobs import build_registry
 
-    types = [build_registry().require(name) for name in build_registry().names]
-    return JobRegistry([*types, JobType("slow", SlowPayload, _slow, timeout_seconds=0.05)])
+    builtins = build_registry()
+    types = [builtins.require(name) for name in builtins.names]
+    types.append(JobType("slow", SlowPayload, _slow, timeout_seconds=0.05))
+    return JobRegistry([replace(job_type, handler=TRACKER.wrap(job_type.handler)) for job_type in types])
 
 
 @dataclass
@@ -93,6 +131,22 @@ class Rates:
     duplicate: float = 0.05
     race: float = 0.05
     near_deadline: float = 0.05
+    lease_race: float = 0.3
+
+    @classmethod
+    def heavy(cls) -> Rates:
+        """About a third of all operations faulted (``make chaos``)."""
+        return cls(
+            sqs_send=0.35,
+            sqs_other=0.35,
+            dynamodb_throttle=0.3,
+            worker_death=0.2,
+            api_death=0.1,
+            duplicate=0.4,
+            race=0.4,
+            near_deadline=0.3,
+            lease_race=0.6,
+        )
 
 
 @dataclass
@@ -106,6 +160,10 @@ class Result:
     lost: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     double: list[str] = field(default_factory=list)
+    overlapping: list[str] = field(default_factory=list)
+    unclaimed_runs: list[str] = field(default_factory=list)
+    handler_runs: int = 0
+    operations: int = 0
     failed_without_error: list[str] = field(default_factory=list)
     wrong_result: list[str] = field(default_factory=list)
     stray_dead_letters: list[str] = field(default_factory=list)
@@ -123,15 +181,24 @@ class Result:
             self.lost
             or self.stuck
             or self.double
+            or self.overlapping
+            or self.unclaimed_runs
             or self.failed_without_error
             or self.wrong_result
             or self.stray_dead_letters
         )
 
+    @property
+    def faulted(self) -> float:
+        """Share of the operations where a fault could strike that got one."""
+        return sum(self.faults.values()) / self.operations if self.operations else 0.0
+
     def line(self) -> str:
         return (
             f"jobs={self.jobs} faults={sum(self.faults.values())} lost={len(self.lost)} stuck={len(self.stuck)} "
-            f"double={len(self.double)} failed_without_error={len(self.failed_without_error)} "
+            f"double={len(self.double)} overlapping={len(self.overlapping)} unclaimed_runs={len(self.unclaimed_runs)} "
+            f"runs={self.handler_runs} faulted={self.faulted:.0%} "
+            f"failed_without_error={len(self.failed_without_error)} "
             f"wrong_result={len(self.wrong_result)} stray_dlq={len(self.stray_dead_letters)}"
         )
 
@@ -152,13 +219,16 @@ class FaultInjector:
     @contextmanager
     def acting_as(self, role: str) -> Iterator[None]:
         previous, self._local.role = self.role(), role
-        self._local.claimed = False
+        claimed, self._local.claimed = getattr(self._local, "claimed", False), False
         try:
             yield
         finally:
             self._local.role = previous
+            self._local.claimed = claimed
 
     def _roll(self, rate: float, name: str) -> bool:
+        if self.enabled:
+            self.result.operations += 1
         if self.enabled and self.rng.random() < rate:
             self.result.faults[name] += 1
             return True
@@ -227,6 +297,19 @@ class Harness:
             original(job, duration_ms)
 
         events.succeeded = count_success  # type: ignore[method-assign]
+        TRACKER.__init__()  # type: ignore[misc]  # a fresh count for this run
+        TRACKER.race = self.race_lease
+
+    def race_lease(self, ctx: JobContext) -> None:
+        """While ``ctx``'s handler holds the lease, a second worker gets the same job: its claim must fail."""
+        if not self.faults._roll(self.faults.rates.lease_race, "lease_race"):
+            return
+        from jobq.domain.budget import TimeBudget
+        from jobq.domain.models import Delivery, JobMessage
+
+        delivery = Delivery(message=JobMessage(job_id=ctx.job_id, type=ctx.job_type), receive_count=1)
+        with self.faults.acting_as("none"):  # the race itself, without other faults on top
+            wiring.get_job_runner().handle(delivery, TimeBudget(lambda: 900.0))
 
     # -- the job mix ------------------------------------------------------------------------------
 
@@ -294,15 +377,12 @@ class Harness:
             return
         self.rng.shuffle(messages)  # reordered deliveries
         for message in list(messages):
-            if self.faults.enabled and self.rng.random() < self.faults.rates.duplicate:
-                self.result.faults["duplicate_delivery"] += 1
+            if self.faults._roll(self.faults.rates.duplicate, "duplicate_delivery"):
                 self.stack.sqs.send_message(QueueUrl=self.stack.queue_url, MessageBody=message.body)
         remaining = None
-        if self.faults.enabled and self.rng.random() < self.faults.rates.near_deadline:
-            self.result.faults["lambda_near_deadline"] += 1
+        if self.faults._roll(self.faults.rates.near_deadline, "lambda_near_deadline"):
             remaining = 2.6
-        if self.faults.enabled and self.rng.random() < self.faults.rates.race:
-            self.result.faults["racing_workers"] += 1
+        if self.faults._roll(self.faults.rates.race, "racing_workers"):
             threads = [threading.Thread(target=self._invoke, args=(messages, remaining)) for _ in range(2)]
             for thread in threads:
                 thread.start()
@@ -406,6 +486,12 @@ class Harness:
         result.lost = [job_id for job_id in self.expected if job_id not in jobs]
         result.stuck = [job_id for job_id, doc in jobs.items() if doc["status"] not in {"succeeded", "failed"}]
         result.double = [job_id for job_id, count in self.succeeded_writes.items() if count > 1]
+        result.overlapping = sorted(TRACKER.overlapping)
+        result.handler_runs = sum(TRACKER.runs.values())
+        # Every run needs a claim, and every claim counts an attempt: more runs than attempts is a run unclaimed.
+        result.unclaimed_runs = [
+            job_id for job_id, runs in TRACKER.runs.items() if runs > jobs.get(job_id, {}).get("attempts", runs)
+        ]
         result.failed_without_error = [
             job_id
             for job_id, doc in jobs.items()
@@ -460,11 +546,15 @@ def run_chaos(jobs: int, seed: int, rates: Rates | None = None) -> Result:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="fault-injection run of jobq's real handlers on moto")
-    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--light", action="store_true", help="the CI test's fault rates instead of the heavy ones")
     args = parser.parse_args()
-    result = run_chaos(args.jobs, args.seed)
+    result = run_chaos(args.jobs, args.seed, Rates() if args.light else Rates.heavy())
     print(result.line())
+    print(
+        f"duration: {result.seconds:.1f} s ({result.jobs / result.seconds:.1f} jobs/s, {result.operations} operations)"
+    )
     print(f"faults: {dict(sorted(result.faults.items()))}")
     print(f"statuses: {dict(result.statuses)} accepted={result.accepted} rejected(503)={result.rejected}")
     print(
