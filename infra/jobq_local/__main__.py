@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         admins=args.admin or [DEFAULT_ADMIN],
         no_auth=args.no_auth,
         jwks=json.loads(args.jwks.read_text()) if args.jwks else None,
+        raw_logs=args.raw_logs,
     )
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from jobq_local import LOGGER_NAME
 from jobq_local.events import iam_authorizer
 
-_log = logging.getLogger("jobq_local")
+_log = logging.getLogger(LOGGER_NAME)
 
 LOCAL_SECRET = "test"  # noqa: S105 - LocalStack's convention for emulated credentials, not a secret
 LOCAL_ACCOUNT = "000000000000"

@@ -9,14 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jobq_local import LOGGER_NAME
 from jobq_local.events import QueueMessage, sqs_event
-from jobq_local.functions import LocalFunction
+from jobq_local.functions import Hosted
 from jobq_local.template import Template, TemplateError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-_log = logging.getLogger("jobq_local")
+_log = logging.getLogger(LOGGER_NAME)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class SqsEventSourceMapping:
 
     LONG_POLL_SECONDS = 2  # SQS long polling; short enough that Ctrl-C stops the pollers at once
 
-    def __init__(self, function: LocalFunction, config: SqsMappingConfig, client: SQSClient, *, pollers: int) -> None:
+    def __init__(self, function: Hosted, config: SqsMappingConfig, client: SQSClient, *, pollers: int) -> None:
         self.function = function
         self.config = config
         self._client = client
@@ -139,9 +140,7 @@ class SqsEventSourceMapping:
         return failed
 
 
-def sqs_mappings(
-    template: Template, functions: Mapping[str, LocalFunction]
-) -> list[tuple[LocalFunction, SqsMappingConfig]]:
+def sqs_mappings(template: Template, functions: Mapping[str, Hosted]) -> list[tuple[Hosted, SqsMappingConfig]]:
     """Every SQS event of every function, with the template's batching settings (SAM's defaults otherwise)."""
     mappings = []
     for spec in template.functions():

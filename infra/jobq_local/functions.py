@@ -6,12 +6,25 @@ import importlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from jobq_local.events import LambdaContext
 from jobq_local.template import FunctionSpec
 
 Handler = Callable[[Mapping[str, Any], Any], Any]
+
+
+class Hosted(Protocol):
+    """A template function as the event sources see it: however it is hosted, invoked like Lambda invokes."""
+
+    spec: FunctionSpec
+    region: str
+    account_id: str
+
+    @property
+    def name(self) -> str: ...
+
+    def invoke(self, event: Mapping[str, Any], *, timeout: float | None = None) -> Any: ...
 
 
 @dataclass

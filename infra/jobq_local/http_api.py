@@ -12,12 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from jobq_local import LOGGER_NAME
 from jobq_local.auth import Authorizer, Rejection, Request
 from jobq_local.events import Route, find_route, http_api_event
-from jobq_local.functions import LocalFunction
+from jobq_local.functions import Hosted
 from jobq_local.template import Template, TemplateError
 
-_log = logging.getLogger("jobq_local")
+_log = logging.getLogger(LOGGER_NAME)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def template_routes(template: Template) -> list[RouteSpec]:
     return specs
 
 
-def api_routes(template: Template, functions: Mapping[str, LocalFunction]) -> dict[Route, LocalFunction]:
+def api_routes(template: Template, functions: Mapping[str, Hosted]) -> dict[Route, Hosted]:
     """Every route of the template's HTTP API and the function it invokes."""
     return {spec.route: functions[spec.function] for spec in template_routes(template)}
 
@@ -72,7 +73,7 @@ class HttpApiServer:
 
     def __init__(
         self,
-        routes: Mapping[Route, LocalFunction],
+        routes: Mapping[Route, Hosted],
         host: str,
         port: int,
         *,

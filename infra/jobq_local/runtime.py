@@ -14,14 +14,16 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jobq_local import LOGGER_NAME
 from jobq_local.auth import LOCAL_ACCOUNT, Authorizer, JwtAuthorizer, NoAuthorizer, SigV4Authorizer
 from jobq_local.event_source_mapping import SqsEventSourceMapping, sqs_mappings
-from jobq_local.functions import LocalFunction
+from jobq_local.functions import Hosted, LocalFunction
 from jobq_local.http_api import HttpApiServer, api_routes, public_routes
+from jobq_local.isolated import IsolatedFunction
 from jobq_local.schedules import Schedule, schedules
 from jobq_local.template import Template, TemplateError
 
-_log = logging.getLogger("jobq_local")
+_log = logging.getLogger(LOGGER_NAME)
 
 DEFAULT_ADMIN = "admin"
 """The access key id of the local admin (SPEC section 10): ``jobq --local`` signs with it."""
@@ -40,6 +42,11 @@ class RequestCounter:
                 self.calls[f"{prefix}:{model.name}"] += 1
 
         client.meta.events.register("before-call", count)
+
+    def add(self, calls: Mapping[str, int]) -> None:
+        """Calls counted elsewhere (in a function's own process)."""
+        with self._lock:
+            self.calls.update(calls)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -95,11 +102,14 @@ class LocalRuntime:
         admins: Sequence[str] = (DEFAULT_ADMIN,),
         no_auth: bool = False,
         jwks: Mapping[str, Any] | None = None,
+        raw_logs: bool = False,
     ) -> None:
         self.parameters = dict(parameters or {})
         self.admins = list(admins)
         self.no_auth = no_auth
         self.jwks = jwks
+        self.raw_logs = raw_logs
+        self._isolated: list[IsolatedFunction] = []
         self.stack_name = stack_name
         self.api_port = api_port
         self.emulator_port = emulator_port
@@ -146,9 +156,23 @@ class LocalRuntime:
         provision(self.template, dynamodb=dynamodb, sqs=sqs)
         environments = function_environments(self.template)
         os.environ.update(merged_environment(environments))
-        functions = {spec.logical_id: LocalFunction(spec, region, account_id) for spec in self.template.functions()}
+        functions: dict[str, Hosted] = {
+            spec.logical_id: LocalFunction(spec, region, account_id) for spec in self.template.functions()
+        }
         for function in functions.values():
+            assert isinstance(function, LocalFunction)
             function.handler()  # import now: a broken handler fails the start, not the first request
+        # Functions fed by SQS (the worker) run in environments of their own, so that a handler that kills its
+        # process takes one environment down, not the API and the store.
+        child_environment = dict(os.environ) | {
+            "AWS_ENDPOINT_URL": self.emulator_url,
+            "JOBQ_LOCAL_RAW_LOGS": "1" if self.raw_logs else "0",
+        }
+        for spec in self.template.functions():
+            if any(event.type == "SQS" for event in spec.events):
+                isolated = IsolatedFunction(spec, region, account_id, child_environment, on_calls=self.counter.add)
+                self._isolated.append(isolated)
+                functions[spec.logical_id] = isolated
         self._count_function_clients()
         self._api = HttpApiServer(
             api_routes(self.template, functions),
@@ -242,6 +266,8 @@ class LocalRuntime:
             schedule.stop()
         for mapping in self._mappings:
             mapping.stop()
+        for function in self._isolated:
+            function.stop()
         if self._api is not None:
             self._api.stop()
         if self._moto_server is not None:

@@ -7,11 +7,12 @@ import re
 import threading
 from collections.abc import Mapping
 
+from jobq_local import LOGGER_NAME
 from jobq_local.events import scheduled_event
-from jobq_local.functions import LocalFunction
+from jobq_local.functions import Hosted
 from jobq_local.template import Template, TemplateError
 
-_log = logging.getLogger("jobq_local")
+_log = logging.getLogger(LOGGER_NAME)
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -28,7 +29,7 @@ def rate_seconds(expression: str) -> float:
 class Schedule:
     """Invokes a function with an EventBridge scheduled event at a fixed rate."""
 
-    def __init__(self, function: LocalFunction, name: str, interval: float, rule_arn: str) -> None:
+    def __init__(self, function: Hosted, name: str, interval: float, rule_arn: str) -> None:
         self.function = function
         self.name = name
         self.interval = interval
@@ -52,7 +53,7 @@ class Schedule:
                 _log.exception("scheduled run of %s failed", self.function.name)
 
 
-def schedules(template: Template, functions: Mapping[str, LocalFunction]) -> list[Schedule]:
+def schedules(template: Template, functions: Mapping[str, Hosted]) -> list[Schedule]:
     """Every Schedule / ScheduleV2 event whose state is enabled."""
     found = []
     for spec in template.functions():
