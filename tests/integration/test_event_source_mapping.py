@@ -177,3 +177,56 @@ def test_context_remaining_time_follows_the_function_timeout(aws_stack: Stack) -
     assert context.get_remaining_time_in_millis() == 500
     now[0] += 10
     assert context.get_remaining_time_in_millis() == 0
+
+
+def test_a_function_that_exits_fails_its_batch_and_the_poller_goes_on(aws_stack: Stack) -> None:
+    import time
+
+    calls: list[int] = []
+
+    def respond(event: dict[str, Any]) -> Any:
+        calls.append(len(event["Records"]))
+        if len(calls) == 1:
+            raise SystemExit(3)  # what a handler's sys.exit would do to a function that let it through
+        return None
+
+    mapping = _mapping(aws_stack, ScriptedFunction(aws_stack, respond))
+    mapping.start()
+    try:
+        _send(aws_stack, 1)
+        deadline = time.monotonic() + 20
+        while len(calls) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _send(aws_stack, 1)
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        mapping.stop()
+    assert calls == [1, 1]  # the poller that saw the exit took the next batch too
+    assert aws_stack.queue_depth(aws_stack.queue_url) == 1  # the failed batch's message returns later
+
+
+def test_a_poller_that_dies_anyway_is_replaced(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    mapping = _mapping(aws_stack, ScriptedFunction(aws_stack, lambda event: None))
+    receive = mapping._receive_batch
+    broken = [True]
+
+    def receive_once_broken() -> Any:
+        if broken.pop() if broken else False:
+            raise SystemExit("poller killed")
+        return receive()
+
+    monkeypatch.setattr(mapping, "_receive_batch", receive_once_broken)
+    mapping.start()
+    try:
+        _send(aws_stack, 3)
+        deadline = time.monotonic() + 20
+        while aws_stack.queue_depth(aws_stack.queue_url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        mapping.stop()
+    assert mapping.restarts == 1
+    assert mapping.invocations >= 1
+    assert aws_stack.queue_depth(aws_stack.queue_url) == 0
