@@ -17,9 +17,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from jobq_local.auth import LOCAL_SECRET
+
 DEFAULT_CALLER = "e2e"
 """The access key id requests are signed with unless a test names another (``--admin`` is ``admin``)."""
-LOCAL_SECRET = "test"  # noqa: S105 - the local runtime's convention (LocalStack's), not a secret
 REGION = "us-east-1"
 
 
