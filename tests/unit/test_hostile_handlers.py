@@ -11,9 +11,10 @@ from pydantic import BaseModel
 
 from jobq import JobContext, JobType, RetryPolicy
 from jobq.domain.budget import TimeBudget
+from jobq.domain.decisions import Ack, Defer
 from jobq.domain.errors import RetryLimitError
 from jobq.domain.models import MAX_RECORD_BYTES, Job, JobMessage, JobStatus, record_bytes
-from jobq.domain.runner import Ack, Defer, JobRunner
+from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
 from tests.support.callers import CALLER
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository

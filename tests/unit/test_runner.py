@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from jobq import JobContext, JobType, RetryPolicy
 from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
+from jobq.domain.decisions import Ack, Defer
 from jobq.domain.models import AttemptFailure, Delivery, Job, JobMessage, JobStatus, SubmitJobRequest, new_job_id
 from jobq.domain.ports import Expect, JobChange, RecordTooLargeError
-from jobq.domain.runner import Ack, Defer, JobRunner
+from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService
 from jobq.jobs import build_registry
 from jobq.timeouts import call_with_time_limit

@@ -9,7 +9,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
 from jobq.domain.context import JobContext
+from jobq.domain.decisions import Ack, Decision, Defer
 from jobq.domain.errors import (
     DependencyUnavailableError,
     InvalidPayloadError,
@@ -55,25 +56,6 @@ _log = logging.getLogger(__name__)
 
 MAX_SQS_DELAY_SECONDS = 900
 OUTAGE_RETRY_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class Ack:
-    """The message is done with: delete it."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Defer:
-    """Hand the message back to the queue; it comes again after ``delay_seconds``."""
-
-    delay_seconds: int
-    reason: str
-
-
-Decision = Ack | Defer
-"""What becomes of a delivered message: every path of the runner ends in one of these."""
 
 
 CallWithTimeLimit = Callable[[Callable[[], Any], float], Any]

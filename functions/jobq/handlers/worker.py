@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from jobq.caching import per_process
 from jobq.domain.budget import TimeBudget
+from jobq.domain.decisions import Defer
 from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import Delivery, JobMessage
 from jobq.domain.ports import VisibilityChange
-from jobq.domain.runner import Defer
 from jobq.observability import get_logger, instrument
 from jobq.wiring import get_job_runner, get_queue
 
