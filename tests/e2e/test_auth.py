@@ -193,3 +193,15 @@ def test_jwt_mode_refuses_bad_tokens_with_401(
 def test_jwt_mode_refuses_unsigned_and_sigv4_requests_with_401(jwt_runtime: RuntimeProcess) -> None:
     assert jwt_runtime.request("GET", "/jobs", caller=None) == UNAUTHORIZED
     assert jwt_runtime.request("GET", "/jobs", caller="alice") == UNAUTHORIZED
+
+
+def test_types_are_behind_the_authorizer_and_the_docs_are_public(runtime: RuntimeProcess) -> None:
+    assert runtime.request("GET", "/types", caller=None) == FORBIDDEN
+    status, body = runtime.request("GET", "/types", caller="alice")
+    assert status == 200
+    assert {"echo", "sleep", "fail"} <= {item["type"] for item in body["items"]}
+    import urllib.request
+
+    with urllib.request.urlopen(runtime.api_url + "/docs", timeout=10) as page:
+        assert page.status == 200
+        assert b"swagger-ui" in page.read()

@@ -145,6 +145,8 @@ def test_routes_and_environment_come_from_the_template(aws_stack: Stack) -> None
         "POST /jobs/{job_id}/retry",
         "GET /dlq",
         "POST /dlq/redrive",
+        "GET /types",
+        "GET /docs",
         "GET /openapi.json",
     }
     (sweep,) = schedules(aws_stack.template, every)

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobq.domain.models import Job, JobMessage, JobStatus, new_job_id
-from jobq.handlers.api import treat_body_as_json
+from jobq.handlers.http import treat_body_as_json
+from jobq.jobs import build_registry
 from jobq_local.events import LambdaContext, http_api_event, iam_authorizer
 from tests.support.callers import ALICE
 from tests.support.fakes import FakeClock, FakeQueue, InMemoryJobRepository
@@ -682,3 +683,34 @@ def test_no_query_or_id_produces_a_5xx(api: ApiDriver, query: str, job_id: str) 
     for method, suffix in (("GET", ""), ("POST", "/cancel"), ("POST", "/retry")):
         response = api.request(method, path + suffix)
         assert response.status in {404}, response
+
+
+# -- job types and docs ------------------------------------------------------------------------------
+
+
+def test_types_lists_every_registered_type_with_its_payload_schema(api: ApiDriver) -> None:
+    response = api.get("/types")
+    assert response.status == 200, response
+    items = {item["type"]: item for item in response.json["items"]}
+    assert set(items) == set(build_registry().names)
+    sleep = items["sleep"]
+    assert sleep["payload_schema"]["properties"]["seconds"]["maximum"] == 60
+    assert sleep["payload_schema"]["required"] == ["seconds"]
+    assert sleep["timeout_seconds"] == build_registry().require("sleep").timeout_seconds
+    assert all(1 <= item["max_attempts"] <= 3 for item in items.values())  # capped by MaxAttempts (3 here)
+
+
+def test_types_needs_a_caller(api: ApiDriver) -> None:
+    assert api.get("/types", caller=None).status == 401
+
+
+def test_docs_serve_swagger_ui_over_the_same_document(api: ApiDriver) -> None:
+    event = http_api_event("GET", "/docs")  # public: no authorizer context
+    page = api.app.resolve(treat_body_as_json(event), LambdaContext("ApiFunction", timeout_seconds=15))
+    assert page["statusCode"] == 200
+    assert "swagger-ui" in page["body"]
+    spec = api.app.resolve(
+        treat_body_as_json(http_api_event("GET", "/docs", query="format=json")),
+        LambdaContext("ApiFunction", timeout_seconds=15),
+    )
+    assert "/types" in json.loads(spec["body"])["paths"]

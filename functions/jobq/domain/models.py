@@ -200,6 +200,21 @@ class JobPageDocument(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
+class JobTypeDocument(BaseModel):
+    """A registered job type, as ``GET /types`` describes it."""
+
+    type: str
+    payload_schema: dict[str, Any] = Field(description="JSON Schema of the payload (from the type's pydantic model).")
+    timeout_seconds: float
+    max_attempts: int = Field(ge=1, description="Attempts a job of this type gets (the type's, capped by MaxAttempts).")
+
+
+class JobTypeListDocument(BaseModel):
+    """Every registered job type, by name."""
+
+    items: list[JobTypeDocument]
+
+
 class DeadLetterDocument(BaseModel):
     """A message in the dead-letter queue and its job (null: unreadable body, or no such job)."""
 

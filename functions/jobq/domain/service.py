@@ -21,6 +21,7 @@ from jobq.domain.models import (
     JobMessage,
     JobPage,
     JobStatus,
+    JobTypeDocument,
     ListQuery,
     SubmitJobRequest,
     new_job_id,
@@ -107,7 +108,7 @@ class JobService:
             owner=caller.principal,
             status=JobStatus.QUEUED,
             payload=request.payload,
-            max_attempts=min(job_type.max_attempts or self._max_attempts, self._max_attempts),
+            max_attempts=self._attempts_of(job_type.max_attempts),
             created_at=now,
             updated_at=now,
             available_at=now + timedelta(seconds=request.delay_seconds),
@@ -123,6 +124,25 @@ class JobService:
             raise
         self._events.submitted(job)
         return job
+
+    def job_types(self) -> list[JobTypeDocument]:
+        """Every registered job type with its payload schema, timeout and attempts, by name."""
+        described = []
+        for name in self._registry.names:
+            job_type = self._registry.require(name)
+            described.append(
+                JobTypeDocument(
+                    type=name,
+                    payload_schema=job_type.model.model_json_schema(),
+                    timeout_seconds=job_type.timeout_seconds,
+                    max_attempts=self._attempts_of(job_type.max_attempts),
+                )
+            )
+        return described
+
+    def _attempts_of(self, type_max: int | None) -> int:
+        """A type's attempts: its own setting, never above the queue's maxReceiveCount (MaxAttempts)."""
+        return min(type_max or self._max_attempts, self._max_attempts)
 
     def get(self, job_id: str, caller: Caller) -> Job:
         """The job, or JobNotFoundError (also for ids that cannot exist, and for other callers' jobs)."""

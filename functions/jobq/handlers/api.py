@@ -21,6 +21,7 @@ from jobq.domain.models import (
     JobDocument,
     JobPageDocument,
     JobStatus,
+    JobTypeListDocument,
     ListQuery,
     RedriveDocument,
     RedriveItem,
@@ -200,6 +201,15 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
         )
         return json_response(HTTPStatus.OK, document)
 
+    @app.get(
+        "/types",
+        summary="List the job types",
+        responses={200: doc("Every registered job type and its payload schema", JobTypeListDocument)},
+    )
+    def list_job_types() -> Response[JobTypeListDocument]:
+        caller()
+        return json_response(HTTPStatus.OK, JobTypeListDocument(items=service().job_types()))
+
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:
         return Response(
@@ -208,6 +218,7 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
             body=app.get_openapi_json_schema(title="jobq", version=__version__),
         )
 
+    app.enable_swagger(path="/docs", title="jobq", version=__version__)
     register_error_mapping(app)
     return app
 
