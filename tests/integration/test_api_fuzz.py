@@ -29,12 +29,13 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from jobq.jobs import build_registry
 from tests.support.api_contract import ApiContract, Exchange, fetch_contract, gateway_wsgi_app, send
 from tests.support.stack import Stack
 
 MAX_BODY_BYTES = 262_144  # JOBQ_MAX_BODY_BYTES in template.yaml (the world fixture checks it)
 LIST_SHARDS = 16  # JOBQ_LIST_SHARDS: a well-formed cursor has one position per shard
-KNOWN_TYPES = ("echo", "fail", "sleep")
+KNOWN_TYPES = tuple(build_registry().names)  # the built-in types and any a deployment adds
 WITHOUT_INPUT = {"GET /dlq", "GET /types"}
 DOCUMENTED = {
     "GET /jobs",

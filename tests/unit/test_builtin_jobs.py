@@ -34,7 +34,8 @@ def run(registry: JobRegistry, name: str, payload: dict[str, object], attempt: i
 
 
 def test_builtin_types_are_registered(builtins: JobRegistry) -> None:
-    assert builtins.names == ["echo", "fail", "sleep"]
+    assert {"echo", "fail", "sleep"} <= set(builtins.names)  # a deployment may add its own
+    assert builtins.names == sorted(builtins.names)
     for name in builtins.names:
         assert 0 < builtins.require(name).timeout_seconds <= 300
 
