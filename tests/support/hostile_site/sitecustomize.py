@@ -1,0 +1,41 @@
+"""Loaded by Python at start-up when this folder is on PYTHONPATH (the hostile-handler e2e tests put it there).
+
+It adds job types written the way a careless or hostile author might, to the registry of every process it runs
+in: the local runtime and its worker environments. Production code has no such hook.
+"""
+
+import os
+import sys
+import time
+
+from pydantic import BaseModel
+
+import jobq.jobs
+from jobq import JobContext, JobRegistry, JobType
+
+_builtins = jobq.jobs.build_registry
+
+
+class Anything(BaseModel):
+    """Any payload."""
+
+
+def _exits(payload: Anything, ctx: JobContext) -> None:
+    sys.exit(3)
+
+
+def _dies(payload: Anything, ctx: JobContext) -> None:
+    time.sleep(0.5)  # long enough for the test to see it running
+    os._exit(7)
+
+
+def build_registry() -> JobRegistry:
+    registry = _builtins()
+    extra = [
+        JobType("exits", Anything, _exits, timeout_seconds=10),
+        JobType("dies", Anything, _dies, timeout_seconds=10),
+    ]
+    return JobRegistry([*(registry.require(name) for name in registry.names), *extra])
+
+
+jobq.jobs.build_registry = build_registry
