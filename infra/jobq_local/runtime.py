@@ -9,6 +9,7 @@ event source mappings (``event_source_mapping``) and the schedules (``schedules`
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -118,8 +119,7 @@ class LocalRuntime:
         self.host = host
         self.counter = RequestCounter()
         self.template: Template | None = None
-        self._mock: Any = None
-        self._moto_server: Any = None
+        self._store: subprocess.Popen[bytes] | None = None
         self._api: HttpApiServer | None = None
         self._mappings: list[SqsEventSourceMapping] = []
         self._schedules: list[Schedule] = []
@@ -144,8 +144,8 @@ class LocalRuntime:
         from jobq_local.provision import provision
 
         session = boto3.session.Session()
-        sqs = session.client("sqs", endpoint_url=self.endpoint_url)
-        dynamodb = session.client("dynamodb", endpoint_url=self.endpoint_url)
+        sqs = session.client("sqs", endpoint_url=self.emulator_url)
+        dynamodb = session.client("dynamodb", endpoint_url=self.emulator_url)
         account_id = self._account_id(session)
         self.template = Template(
             parameters=self._with_admins(self.parameters),
@@ -181,7 +181,7 @@ class LocalRuntime:
             authorizer=self._authorizer(region),
             public=public_routes(self.template),
         )
-        esm_client = session.client("sqs", endpoint_url=self.endpoint_url)
+        esm_client = session.client("sqs", endpoint_url=self.emulator_url)
         self.counter.attach(esm_client, "event-source")
         self._mappings = [
             SqsEventSourceMapping(function, config, esm_client, pollers=self.pollers)
@@ -234,15 +234,31 @@ class LocalRuntime:
         return f' --aws-sigv4 "aws:amz:{self.template.region}:execute-api" --user "alice:test"'
 
     def _start_embedded_emulator(self) -> None:
-        from moto import mock_aws
-        from moto.server import ThreadedMotoServer
+        """moto's server in a process of its own: the store outlives any function's death and works on its own core.
 
-        # In-process moto for the functions (fast), and a moto server sharing its state for outside tools.
-        self._mock = mock_aws()
-        self._mock.start()
+        Every function and every outside tool (the AWS CLI, awslocal, boto3) reaches it at ``emulator_url``.
+        """
+        import os
+        import socket
+        import subprocess
+        import sys
+        import time
+
         assert self.emulator_port is not None
-        self._moto_server = ThreadedMotoServer(ip_address=self.host, port=self.emulator_port, verbose=False)
-        self._moto_server.start()
+        self._store = subprocess.Popen(  # noqa: S603 - moto's own server module, on 127.0.0.1
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.emulator_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex((self.host, self.emulator_port)) == 0:
+                    break
+            if self._store.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded moto server did not start on port {self.emulator_port}")
+            time.sleep(0.05)
+        os.environ["AWS_ENDPOINT_URL"] = self.emulator_url  # what the functions' clients use
 
     @staticmethod
     def _account_id(session: Any) -> str:
@@ -270,10 +286,13 @@ class LocalRuntime:
             function.stop()
         if self._api is not None:
             self._api.stop()
-        if self._moto_server is not None:
-            self._moto_server.stop()
-        if self._mock is not None:
-            self._mock.stop()
+        if self._store is not None:
+            self._store.terminate()
+            try:
+                self._store.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._store.kill()
+                self._store.wait()
 
     def endpoints(self) -> dict[str, Any]:
         """URLs and resource names (for the banner, the tests and the benchmark)."""
