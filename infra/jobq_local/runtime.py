@@ -249,6 +249,7 @@ class LocalRuntime:
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.emulator_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal, before exec
         )
         deadline = time.monotonic() + 60
         while True:
@@ -346,3 +347,13 @@ class LocalRuntime:
             "",
         ]
         return "\n".join(lines)
+
+
+def _die_with_parent() -> None:
+    """In the store's child process, before exec: on Linux, end it when the runtime ends, however it ends."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError):  # not Linux: the runtime's stop() ends the store
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
