@@ -86,7 +86,6 @@ class HttpApiServer:
         # One execution environment per function: Lambda never runs two invocations in one environment.
         self._environments = {function.name: threading.Lock() for function in self.routes.values()}
         self._server = _Server((host, port), self._handler_class())
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
 
     @property

@@ -22,6 +22,7 @@ from jobq_local.auth import LOCAL_SECRET
 DEFAULT_CALLER = "e2e"
 """The access key id requests are signed with unless a test names another (``--admin`` is ``admin``)."""
 REGION = "us-east-1"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def sign(
@@ -126,6 +127,26 @@ class RuntimeProcess:
         self.stop()
 
     # -- HTTP ---------------------------------------------------------------------------------------
+
+    def wait_for(
+        self,
+        job_id: str,
+        statuses: frozenset[str] = TERMINAL,
+        *,
+        timeout: float = 30.0,
+        caller: str | None = DEFAULT_CALLER,
+    ) -> dict[str, Any]:
+        """Poll ``GET /jobs/{job_id}`` until the job is in one of ``statuses``; its document."""
+        deadline = time.monotonic() + timeout
+        body: Any = None
+        while time.monotonic() < deadline:
+            status, body = self.request("GET", f"/jobs/{job_id}", caller=caller)
+            if status != 200:
+                raise AssertionError(f"GET /jobs/{job_id} answered {status}: {body}")
+            if body["status"] in statuses:
+                return dict(body)
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} not in {sorted(statuses)} after {timeout} s: {body}")
 
     def request(
         self,

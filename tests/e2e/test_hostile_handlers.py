@@ -25,18 +25,6 @@ def runtime() -> Iterator[RuntimeProcess]:
         yield process
 
 
-def wait_for(runtime: RuntimeProcess, job_id: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    body: Any = None
-    while time.monotonic() < deadline:
-        status, body = runtime.request("GET", f"/jobs/{job_id}")
-        assert status == 200, body
-        if body["status"] in statuses:
-            return dict(body)
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} not in {statuses} after {timeout} s: {body}")
-
-
 def submit(runtime: RuntimeProcess, job_type: str) -> dict[str, Any]:
     status, body = runtime.request("POST", "/jobs", {"type": job_type})
     assert status == 202, body
@@ -46,22 +34,24 @@ def submit(runtime: RuntimeProcess, job_type: str) -> dict[str, Any]:
 def test_a_handler_calling_sys_exit_fails_its_attempts_and_the_runtime_runs_on(runtime: RuntimeProcess) -> None:
     jobs = [submit(runtime, "exits") for _ in range(6)]  # more than the pollers the exits once killed
     for job in jobs:
-        done = wait_for(runtime, job["job_id"], {"failed"})
+        done = runtime.wait_for(job["job_id"], frozenset({"failed"}))
         assert done["attempts"] == 3
         assert [entry["type"] for entry in done["history"]] == ["SystemExit"] * 3
         assert done["error"]["message"] == "the handler called exit(3)"
     echo = submit(runtime, "echo")
-    assert wait_for(runtime, echo["job_id"], {"succeeded"})["status"] == "succeeded"
+    assert runtime.wait_for(echo["job_id"], frozenset({"succeeded"}))["status"] == "succeeded"
 
 
 def test_a_handler_calling_os_exit_takes_only_its_environment(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "dies")
-    running = wait_for(runtime, job["job_id"], {"running"})
+    running = runtime.wait_for(job["job_id"], frozenset({"running"}))
     time.sleep(1.5)  # the handler has called os._exit(7) by now
-    after = wait_for(runtime, job["job_id"], {"running"})  # recorded, not lost: its lease expires, the sweeper acts
+    after = runtime.wait_for(
+        job["job_id"], frozenset({"running"})
+    )  # recorded, not lost: its lease expires, the sweeper acts
     assert after["attempts"] == running["attempts"] == 1
     echo = submit(runtime, "echo")
-    assert wait_for(runtime, echo["job_id"], {"succeeded"})["status"] == "succeeded"
+    assert runtime.wait_for(echo["job_id"], frozenset({"succeeded"}))["status"] == "succeeded"
     assert runtime.process is not None
     assert runtime.process.poll() is None
     assert "execution environment died" in runtime.log()

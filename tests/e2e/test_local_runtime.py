@@ -16,8 +16,6 @@ from jobq_local.process import RuntimeProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
-
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
@@ -35,27 +33,16 @@ def submit(runtime: RuntimeProcess, job_type: str, payload: dict[str, Any], **fi
     return dict(body)
 
 
-def wait_for(runtime: RuntimeProcess, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = runtime.request("GET", f"/jobs/{job_id}")
-        assert status == 200, body
-        if body["status"] in TERMINAL:
-            return dict(body)
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} not finished after {timeout} s: {body}")
-
-
 def test_echo_reaches_succeeded(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "echo", {"hello": "world"})
-    done = wait_for(runtime, job["job_id"])
+    done = runtime.wait_for(job["job_id"])
     assert done["status"] == "succeeded"
     assert done["result"] == {"hello": "world"}
 
 
 def test_fail_once_succeeds_on_attempt_two(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"times": 1})
-    done = wait_for(runtime, job["job_id"])
+    done = runtime.wait_for(job["job_id"])
     assert done["status"] == "succeeded"
     assert done["attempts"] == 2
     assert done["result"] == {"attempts": 2}
@@ -64,7 +51,7 @@ def test_fail_once_succeeds_on_attempt_two(runtime: RuntimeProcess) -> None:
 
 def test_always_failing_job_ends_failed_with_its_message_in_the_dlq(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"message": "never works"})
-    done = wait_for(runtime, job["job_id"])
+    done = runtime.wait_for(job["job_id"])
     assert done["status"] == "failed"
     assert done["attempts"] == 3
     assert done["error"]["message"] == "never works"
@@ -87,7 +74,7 @@ def test_always_failing_job_ends_failed_with_its_message_in_the_dlq(runtime: Run
 
 def test_non_retryable_failure_fails_after_one_attempt(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"retryable": False, "message": "no point retrying"})
-    done = wait_for(runtime, job["job_id"])
+    done = runtime.wait_for(job["job_id"])
     assert done["status"] == "failed"
     assert done["attempts"] == 1
     assert done["error"] == {"type": "NonRetryableError", "message": "no point retrying", "retryable": False}
@@ -110,7 +97,7 @@ def test_cancel_a_delayed_job(runtime: RuntimeProcess) -> None:
 def test_listing_and_paging(runtime: RuntimeProcess) -> None:
     ids = [submit(runtime, "sleep", {"seconds": 0})["job_id"] for _ in range(7)]
     for job_id in ids:
-        wait_for(runtime, job_id)
+        runtime.wait_for(job_id)
     seen: list[str] = []
     cursor = None
     while True:
@@ -133,7 +120,7 @@ def test_listing_and_paging(runtime: RuntimeProcess) -> None:
 def test_fifty_concurrent_submissions_all_complete(runtime: RuntimeProcess) -> None:
     with ThreadPoolExecutor(max_workers=10) as pool:
         jobs = list(pool.map(lambda i: submit(runtime, "echo", {"i": i}), range(50)))
-        done = list(pool.map(lambda job: wait_for(runtime, job["job_id"]), jobs))
+        done = list(pool.map(lambda job: runtime.wait_for(job["job_id"]), jobs))
     assert len({job["job_id"] for job in jobs}) == 50
     assert [d["status"] for d in done] == ["succeeded"] * 50
     assert sorted(d["result"]["i"] for d in done) == list(range(50))
@@ -171,7 +158,7 @@ def test_runs_against_an_existing_endpoint_and_provisions_there() -> None:
         with RuntimeProcess(environment={"AWS_ENDPOINT_URL": endpoint}, startup_timeout=60) as runtime:
             assert runtime.emulator_url == endpoint
             job = submit(runtime, "echo", {"where": "outside"})
-            assert wait_for(runtime, job["job_id"])["status"] == "succeeded"
+            assert runtime.wait_for(job["job_id"])["status"] == "succeeded"
         dynamodb = boto3.client(
             "dynamodb",
             endpoint_url=endpoint,
@@ -203,7 +190,7 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"retryable": False, "message": "redrive me"})
-    assert wait_for(runtime, job["job_id"])["status"] == "failed"
+    assert runtime.wait_for(job["job_id"])["status"] == "failed"
     env = {"JOBQ_LOCAL_STATE": str(runtime.state_file), "PATH": "/usr/bin:/bin"}
 
     def jobq(*args: str) -> str:
@@ -220,6 +207,6 @@ def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> N
 
     assert job["job_id"] in jobq("dlq", "list")
     assert "redriven=1" in jobq("dlq", "redrive", "--job", job["job_id"])
-    again = wait_for(runtime, job["job_id"])  # runs again and fails again: same payload
+    again = runtime.wait_for(job["job_id"])  # runs again and fails again: same payload
     assert again["status"] == "failed"
     assert [h["message"] for h in again["history"]] == ["redrive me", "redrive me"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,17 +31,6 @@ def worker_environments(parent: int) -> list[int]:
     return found
 
 
-def wait_for(runtime: RuntimeProcess, job_id: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = runtime.request("GET", f"/jobs/{job_id}")
-        assert status == 200, body
-        if body["status"] in statuses:
-            return dict(body)
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} not in {statuses} after {timeout} s")
-
-
 @pytest.fixture
 def runtime() -> Iterator[RuntimeProcess]:
     with RuntimeProcess() as process:
@@ -54,7 +41,7 @@ def test_a_killed_worker_environment_loses_no_job_and_the_next_jobs_run(runtime:
     assert runtime.process is not None
     status, job = runtime.request("POST", "/jobs", {"type": "sleep", "payload": {"seconds": 30}})
     assert status == 202, job
-    running = wait_for(runtime, job["job_id"], {"running"})
+    running = runtime.wait_for(job["job_id"], frozenset({"running"}))
     environments = worker_environments(runtime.process.pid)
     assert environments, "the worker runs in environments of its own"
 
@@ -62,11 +49,11 @@ def test_a_killed_worker_environment_loses_no_job_and_the_next_jobs_run(runtime:
         os.kill(pid, signal.SIGKILL)
 
     assert runtime.process.poll() is None  # the runtime, its API and its store live on
-    after = wait_for(runtime, job["job_id"], {"running"})
+    after = runtime.wait_for(job["job_id"], frozenset({"running"}))
     assert (after["attempts"], after["started_at"]) == (running["attempts"], running["started_at"])  # not lost
     status, echo = runtime.request("POST", "/jobs", {"type": "echo", "payload": {"after": "the kill"}})
     assert status == 202
-    assert wait_for(runtime, echo["job_id"], {"succeeded"})["result"] == {"after": "the kill"}
+    assert runtime.wait_for(echo["job_id"], frozenset({"succeeded"}))["result"] == {"after": "the kill"}
     assert set(worker_environments(runtime.process.pid)).isdisjoint(environments)  # new environments took over
     runtime.stop()
     assert "execution environment died" in runtime.log()
