@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from jobq.domain.models import DeadLetterPageDocument, JobDocument, JobPageDocument, RedriveDocument
+from jobq.domain.models import (
+    DeadLetterPageDocument,
+    JobDocument,
+    JobPageDocument,
+    JobTypeDocument,
+    JobTypeListDocument,
+    RedriveDocument,
+)
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -58,6 +65,14 @@ class ValidationFailed(ApiError):
 
 class ServiceUnavailable(ApiError):
     """The service could not be reached or stayed unavailable (503, throttling) after retries."""
+
+
+class WaitTimeout(TimeoutError):
+    """``Client.wait`` gave up before the job finished; ``job`` is how it was last seen."""
+
+    def __init__(self, job: JobDocument, timeout: float) -> None:
+        super().__init__(f"job {job.job_id} is still {job.status.value} after {timeout:g} s")
+        self.job = job
 
 
 def _error_class(status: int, code: str) -> type[ApiError]:
@@ -163,13 +178,69 @@ class Client:
                 return
             cursor = page.next_cursor
 
+    def submit_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[JobDocument]:
+        """Submit several jobs, each ``{"type", "payload", "delay_seconds"?, "idempotency_key"?}``; the
+        jobs in the same order."""
+        submitted = []
+        for spec in jobs:
+            extra = set(spec) - {"type", "payload", "delay_seconds", "idempotency_key"}
+            if extra or "type" not in spec:
+                raise TypeError(f"a job to submit is {{type, payload, delay_seconds, idempotency_key}}, not {spec!r}")
+            submitted.append(
+                self.submit(
+                    spec["type"],
+                    spec.get("payload"),
+                    idempotency_key=spec.get("idempotency_key"),
+                    delay_seconds=spec.get("delay_seconds", 0),
+                )
+            )
+        return submitted
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = 300.0,
+        on_progress: Callable[[JobDocument], None] | None = None,
+        poll_interval: float = 0.25,
+        max_interval: float = 2.0,
+    ) -> JobDocument:
+        """Poll until the job is terminal (``succeeded``, ``failed`` or ``cancelled``) and return it.
+
+        Polls every ``poll_interval`` seconds, doubling up to ``max_interval``, and sooner again
+        whenever the job changes. ``on_progress(job)`` is called with each poll's document. Raises
+        WaitTimeout after ``timeout`` seconds (None: wait as long as it takes).
+        """
+        started = time.monotonic()
+        interval = poll_interval
+        seen: str | None = None
+        while True:
+            job = self.get(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job.status.terminal:
+                return job
+            elapsed = time.monotonic() - started
+            if timeout is not None and elapsed >= timeout:
+                raise WaitTimeout(job, timeout)
+            changed = job.updated_at.isoformat() != seen
+            seen = job.updated_at.isoformat()
+            interval = poll_interval if changed else min(interval * 2, max_interval)
+            pause = interval if timeout is None else min(interval, timeout - elapsed)
+            time.sleep(max(pause, 0.0))
+
     def cancel(self, job_id: str) -> JobDocument:
-        """Cancel a queued job."""
+        """Cancel a job: a queued one at once (``cancelled``); a running one is asked to stop
+        (``cancel_requested``), which its handler honours at its next progress check."""
         return JobDocument.model_validate(self._call("POST", f"/jobs/{job_id}/cancel"))
 
     def retry(self, job_id: str) -> JobDocument:
         """Queue a failed or cancelled job again."""
         return JobDocument.model_validate(self._call("POST", f"/jobs/{job_id}/retry"))
+
+    def types(self) -> list[JobTypeDocument]:
+        """The registered job types with their payload JSON Schemas, by name."""
+        return JobTypeListDocument.model_validate(self._call("GET", "/types")).items
 
     # -- dead-letter queue (admins) -------------------------------------------------------------
 

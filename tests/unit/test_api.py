@@ -39,6 +39,8 @@ DOCUMENT_FIELDS = {
     "status_url",
     "history",
     "history_dropped",
+    "progress",
+    "cancel_requested",
 }
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 PutJob = Callable[..., Job]

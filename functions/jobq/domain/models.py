@@ -71,6 +71,7 @@ class AttemptFailure(JobError):
 
 
 DEFAULT_HISTORY_LIMIT = 20
+MAX_PROGRESS_MESSAGE = 200
 MAX_RECORD_BYTES = 400 * 1024
 """DynamoDB's item limit: a job record must stay below it on every store, whatever the store enforces."""
 
@@ -97,6 +98,22 @@ def worker_lost(attempt: int, max_attempts: int, *, retryable: bool) -> JobError
         "(the worker crashed or timed out)",
         retryable=retryable,
     )
+
+
+class Progress(BaseModel):
+    """How far a running job says it is (``context.progress``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    done: float = Field(ge=0, allow_inf_nan=False, description="Units of work done.")
+    total: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Units in all, if known.")
+    message: str | None = Field(default=None, max_length=MAX_PROGRESS_MESSAGE)
+    updated_at: Timestamp
+
+    @property
+    def fraction(self) -> float | None:
+        """``done / total`` within 0..1, or None when the total is unknown."""
+        return None if self.total is None else max(0.0, min(1.0, self.done / self.total))
 
 
 class Job(BaseModel):
@@ -128,6 +145,9 @@ class Job(BaseModel):
     lease_expires_at: Timestamp | None = None
     claimed_from: JobStatus | None = None
     """The status the latest claim found: ``running`` means it took over from a worker that was lost."""
+    progress: Progress | None = None
+    cancel_requested: bool = False
+    """A caller asked to cancel the job while it ran; its handler stops at its next progress check."""
 
     @property
     def status_url(self) -> str:
@@ -167,6 +187,8 @@ class Job(BaseModel):
             started_at=self.started_at,
             finished_at=self.finished_at,
             status_url=self.status_url,
+            progress=self.progress,
+            cancel_requested=self.cancel_requested,
         )
 
 
@@ -191,6 +213,10 @@ class JobDocument(BaseModel):
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     status_url: str
+    progress: Progress | None = Field(default=None, description="What the handler last reported; null if nothing.")
+    cancel_requested: bool = Field(
+        default=False, description="Cancel was asked for while the job ran; it stops at its next progress check."
+    )
 
 
 class JobPageDocument(BaseModel):
