@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -210,3 +211,16 @@ def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> N
     again = runtime.wait_for(job["job_id"])  # runs again and fails again: same payload
     assert again["status"] == "failed"
     assert [h["message"] for h in again["history"]] == ["redrive me", "redrive me"]
+
+
+def test_each_log_line_names_the_function_that_wrote_it(runtime: RuntimeProcess) -> None:
+    job = submit(runtime, "echo", {"log": "me"})
+    assert runtime.wait_for(job["job_id"])["status"] == "succeeded"
+    written: dict[str, str] = {}
+    for line in runtime.log().splitlines():
+        if line.startswith("{") and job["job_id"] in line:
+            record = json.loads(line)
+            written[record["message"]] = record.get("function_name", "")
+    assert written["job submitted"] == "ApiFunction"
+    assert written["job started"] == "WorkerFunction"
+    assert written["job succeeded"] == "WorkerFunction"

@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from jobq.domain.errors import InvalidCursorError
-from jobq.domain.models import MAX_RECORD_BYTES, AttemptFailure, Job, JobError, JobStatus, ListQuery, new_job_id
+from jobq.domain.models import (
+    MAX_RECORD_BYTES,
+    AttemptFailure,
+    Job,
+    JobError,
+    JobStatus,
+    ListQuery,
+    Progress,
+    new_job_id,
+)
 from jobq.domain.ports import ConditionFailedError, Expect, JobChange, JobRepository, RecordTooLargeError
 from tests.support.callers import ALICE, BOB
 from tests.support.fakes import InMemoryJobRepository
@@ -199,6 +208,30 @@ def test_update_applies_set_fields_clears_none_and_leaves_unset_alone(repo: JobR
         }
     )
     assert repo.get(job.job_id) == updated
+
+
+def test_progress_and_cancel_requests_are_stored_cleared_and_reset_by_a_claim(repo: JobRepository) -> None:
+    progress = Progress(done=3, total=7.5, message="three \u2603", updated_at=NOW)
+    job = stored(repo, progress=progress, cancel_requested=True)
+    assert repo.get(job.job_id) == job
+    cleared = repo.update(
+        job.job_id,
+        JobChange(status=JobStatus.QUEUED, at=NOW, progress=None, cancel_requested=False),
+        expect=Expect.status(JobStatus.QUEUED),
+    )
+    assert (cleared.progress, cleared.cancel_requested) == (None, False)
+    assert repo.get(job.job_id) == cleared
+    asked = repo.update(
+        job.job_id,
+        JobChange(status=JobStatus.QUEUED, at=NOW, progress=Progress(done=1, updated_at=NOW), cancel_requested=True),
+        expect=Expect.status(JobStatus.QUEUED),
+    )
+    assert asked.progress == Progress(done=1, updated_at=NOW)
+    assert asked.cancel_requested
+    claimed = repo.claim(job.job_id, now=NOW, lease_id="l", lease_expires_at=FUTURE)
+    assert claimed.progress is None  # a new attempt starts with no progress
+    assert claimed.cancel_requested  # the request stays: the runner honours it
+    assert repo.get(job.job_id) == claimed
 
 
 def test_update_stores_the_history_it_is_given_and_the_dropped_count(repo: JobRepository) -> None:

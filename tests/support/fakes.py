@@ -89,6 +89,7 @@ class InMemoryJobRepository:
                     "lease_expires_at": lease_expires_at,
                     "started_at": now,
                     "updated_at": now,
+                    "progress": None,
                 }
             )
             self.jobs[job_id] = claimed
@@ -111,6 +112,8 @@ class InMemoryJobRepository:
                 "history",
                 "history_dropped",
                 "retries",
+                "progress",
+                "cancel_requested",
             ):
                 value = getattr(change, name)
                 if value is not UNSET:
@@ -233,6 +236,9 @@ class RecordingEvents(JobEvents):
 
     def cancelled(self, job: Job) -> None:
         self._add("cancelled", job.job_id)
+
+    def cancel_requested(self, job: Job) -> None:
+        self._add("cancel_requested", job.job_id)
 
     def requeued(self, job: Job, reason: str) -> None:
         self._add("requeued", job.job_id, reason=reason)

@@ -132,6 +132,7 @@ def make_runner(
         retry_policy: RetryPolicy | None = None,
         max_receive_count: int = MAX_RECEIVE_COUNT,
         seed: int = 7,
+        progress_interval: float = 1.0,
     ) -> JobRunner:
         return JobRunner(
             repository=repo,
@@ -143,6 +144,7 @@ def make_runner(
             max_receive_count=max_receive_count,
             call_with_time_limit=call_with_time_limit,
             rng=random.Random(seed),
+            progress_interval=progress_interval,
         )
 
     return make

@@ -6,14 +6,14 @@ import base64
 import json
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobq.domain.models import Job, JobMessage, JobStatus, new_job_id
+from jobq.domain.models import Job, JobMessage, JobStatus, Progress, new_job_id
 from jobq.handlers.http import treat_body_as_json
 from jobq.jobs import build_registry
 from jobq_local.events import LambdaContext, http_api_event, iam_authorizer
@@ -463,14 +463,44 @@ def test_cancel_a_queued_job(api: ApiDriver, repo: InMemoryJobRepository, clock:
     assert repo.jobs[submitted["job_id"]].status is JobStatus.CANCELLED
 
 
-@pytest.mark.parametrize("status", [JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
-def test_cancel_a_job_that_is_not_queued_is_409(
+@pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
+def test_cancel_a_finished_job_is_409(
     api: ApiDriver, repo: InMemoryJobRepository, put_job: PutJob, status: JobStatus
 ) -> None:
     job = put_job(status=status)
     error = assert_error(api.post(f"/jobs/{job.job_id}/cancel"), 409, "invalid_state")
     assert error["details"] == {"status": status.value}
     assert repo.jobs[job.job_id] == job
+
+
+def test_cancel_a_running_job_records_the_request_and_answers_202(
+    api: ApiDriver, repo: InMemoryJobRepository, put_job: PutJob
+) -> None:
+    job = put_job(status=JobStatus.RUNNING, lease_id="lease-1", attempts=1)
+    response = api.post(f"/jobs/{job.job_id}/cancel")
+    assert response.status == 202, response
+    assert_job_document(response.json)
+    assert response.json["status"] == "running"
+    assert response.json["cancel_requested"] is True
+    stored = repo.jobs[job.job_id]
+    assert (stored.status, stored.cancel_requested, stored.lease_id) == (JobStatus.RUNNING, True, "lease-1")
+    again = api.post(f"/jobs/{job.job_id}/cancel")
+    assert (again.status, again.json["cancel_requested"]) == (202, True)
+
+
+def test_retry_of_a_job_cancelled_while_running_clears_the_request_and_progress(
+    api: ApiDriver, repo: InMemoryJobRepository, put_job: PutJob
+) -> None:
+    progress = Progress(done=3, total=10, message="three", updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    job = put_job(status=JobStatus.CANCELLED, cancel_requested=True, progress=progress)
+    response = api.post(f"/jobs/{job.job_id}/retry")
+    assert response.status == 202, response
+    assert (response.json["status"], response.json["cancel_requested"], response.json["progress"]) == (
+        "queued",
+        False,
+        None,
+    )
+    assert repo.jobs[job.job_id].cancel_requested is False
 
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])

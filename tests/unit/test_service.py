@@ -210,7 +210,30 @@ def test_cancel_queued_job(service: JobService, repo: InMemoryJobRepository, clo
     assert repo.jobs[job.job_id] == cancelled
 
 
-@pytest.mark.parametrize("status", [JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
+def test_cancel_of_a_running_job_is_a_request_it_honours_later(
+    service: JobService, repo: InMemoryJobRepository, put_job: Callable[..., Job], clock: FakeClock
+) -> None:
+    job = put_job(status=JobStatus.RUNNING, lease_id="lease-1", attempts=1)
+    clock.advance(3)
+    requested = service.cancel(job.job_id, CALLER)
+    assert (requested.status, requested.cancel_requested, requested.lease_id) == (JobStatus.RUNNING, True, "lease-1")
+    assert requested.finished_at is None
+    assert repo.jobs[job.job_id] == requested
+    writes = repo.writes
+    assert service.cancel(job.job_id, CALLER) == requested  # asked already: nothing written again
+    assert repo.writes == writes
+
+
+def test_cancel_of_another_callers_running_job_is_not_found(
+    service: JobService, repo: InMemoryJobRepository, put_job: Callable[..., Job]
+) -> None:
+    job = put_job(status=JobStatus.RUNNING, lease_id="lease-1", owner="arn:aws:iam::123456789012:user/mallory")
+    with pytest.raises(JobNotFoundError):
+        service.cancel(job.job_id, CALLER)
+    assert repo.jobs[job.job_id] == job
+
+
+@pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
 def test_cancel_from_other_statuses_is_a_conflict(
     service: JobService, repo: InMemoryJobRepository, put_job: Callable[..., Job], status: JobStatus
 ) -> None:

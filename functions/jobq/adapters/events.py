@@ -90,6 +90,10 @@ class PowertoolsJobEvents(JobEvents):
         self._logger.info("job cancelled", extra={"job_id": job.job_id, "job_type": job.type})
         self._count("JobsCancelled")
 
+    def cancel_requested(self, job: Job) -> None:
+        self._logger.info("job cancel requested", extra={"job_id": job.job_id, "job_type": job.type})
+        self._count("JobsCancelRequested")
+
     def requeued(self, job: Job, reason: str) -> None:
         self._logger.info("job requeued", extra={"job_id": job.job_id, "job_type": job.type, "reason": reason})
         self._count("JobsRequeued")

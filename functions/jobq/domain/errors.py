@@ -110,3 +110,11 @@ class NonRetryableError(Exception):
 
 class JobTimeoutError(Exception):
     """A job ran past its per-type timeout (or the Lambda's remaining time)."""
+
+
+class JobCancelled(BaseException):  # a BaseException, like asyncio.CancelledError
+    """Raised by ``context.progress()`` or ``check_cancelled()``: the attempt must stop.
+
+    A caller cancelled the job (it ends ``cancelled``), or the attempt no longer holds the job's lease.
+    Clean up in ``finally`` and let it propagate.
+    """

@@ -11,7 +11,7 @@ from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
 
-from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobPage, JobStatus, ListQuery
+from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobPage, JobStatus, ListQuery, Progress
 
 
 class _Unset(Enum):
@@ -66,6 +66,8 @@ class JobChange:
     finished_at: datetime | _Unset | None = UNSET
     available_at: datetime | _Unset = UNSET
     attempts: int | _Unset = UNSET
+    progress: Progress | _Unset | None = UNSET
+    cancel_requested: bool | _Unset = UNSET
     release_lease: bool = False
 
 
@@ -93,7 +95,8 @@ class JobRepository(Protocol):
     def claim(self, job_id: str, *, now: datetime, lease_id: str, lease_expires_at: datetime) -> Job:
         """Start an attempt: queued and due, or running with an expired lease, with attempts left.
 
-        Counts the attempt and takes the lease. Raises ConditionFailedError otherwise.
+        Counts the attempt, takes the lease and clears the last attempt's progress.
+        Raises ConditionFailedError otherwise.
         """
 
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
@@ -262,7 +265,10 @@ class JobEvents:
         """A delivery was handed back to the queue to come again after ``delay_seconds``."""
 
     def cancelled(self, job: Job) -> None:
-        """A queued job was cancelled."""
+        """A job was cancelled: a queued one by a caller, or a running one that honoured a cancel request."""
+
+    def cancel_requested(self, job: Job) -> None:
+        """A caller asked a running job to stop; it does at its next progress check."""
 
     def requeued(self, job: Job, reason: str) -> None:
         """A job went back to ``queued`` with a fresh message (API retry, lost worker)."""

@@ -21,6 +21,7 @@ from jobq.domain.decisions import Ack, Decision, Defer
 from jobq.domain.errors import (
     DependencyUnavailableError,
     InvalidPayloadError,
+    JobCancelled,
     JobTimeoutError,
     NonRetryableError,
 )
@@ -33,6 +34,7 @@ from jobq.domain.models import (
     JobError,
     JobMessage,
     JobStatus,
+    Progress,
     appended_history,
     record_bytes,
     worker_lost,
@@ -49,6 +51,7 @@ from jobq.domain.ports import (
     JobRepository,
     RecordTooLargeError,
 )
+from jobq.domain.progress import MIN_WRITE_INTERVAL_SECONDS, AttemptProgress
 from jobq.domain.registry import JobRegistry, JobType
 from jobq.domain.retry import RetryPolicy
 
@@ -78,6 +81,7 @@ class JobRunner:
         lease_grace_seconds: float = 30.0,
         rng: random.Random | None = None,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
+        progress_interval: float = MIN_WRITE_INTERVAL_SECONDS,
     ) -> None:
         self._repo = repository
         self._queue = queue
@@ -90,6 +94,7 @@ class JobRunner:
         self._lease_grace = lease_grace_seconds
         self._rng = rng or random.Random()
         self._history_limit = history_limit
+        self._progress_interval = progress_interval
 
     def handle(self, delivery: Delivery, budget: TimeBudget) -> Decision:
         """Claim the delivered job and run it, or decide what becomes of a message it cannot run."""
@@ -118,6 +123,8 @@ class JobRunner:
             )
         except ConditionFailedError as rejected:
             return self._not_claimed(delivery, rejected.current, now)
+        if job.cancel_requested:  # asked to stop while an earlier attempt ran, and not started since
+            return self._finish_cancelled(job, now, None, "a caller cancelled the job while it ran")
         return self._run(job, self._registry.get(job.type), delivery, timeout)
 
     def _not_claimed(self, delivery: Delivery, current: Job | None, now: datetime) -> Decision:
@@ -161,6 +168,7 @@ class JobRunner:
         started = time.monotonic()
         outcome: Any = None
         error: JobError | None = None
+        progress = AttemptProgress(job, repository=self._repo, clock=self._clock, interval=self._progress_interval)
         if job_type is None:
             error = JobError(
                 type="UnknownJobTypeError",
@@ -168,14 +176,18 @@ class JobRunner:
                 retryable=False,
             )
         else:
-            outcome, error = self._execute(job, job_type, timeout, started)
+            outcome, error = self._execute(job, job_type, timeout, started, progress)
         duration_ms = (time.monotonic() - started) * 1000
         now = self._clock.now()
+        if progress.lease_lost:
+            return self._lost_lease(job, None)
+        if progress.stop_reason is not None:
+            return self._finish_cancelled(job, now, progress.pending, progress.stop_reason)
         if error is None:
-            size = record_bytes(job.model_copy(update={"result": outcome}))
+            size = record_bytes(job.model_copy(update={"result": outcome, "progress": progress.pending}))
             if size <= MAX_RECORD_BYTES:
                 try:
-                    return self._succeed(job, outcome, now, duration_ms)
+                    return self._succeed(job, outcome, now, duration_ms, progress.pending)
                 except RecordTooLargeError:
                     pass  # the store's own count disagreed: the same failure
             error = JobError(
@@ -186,7 +198,9 @@ class JobRunner:
             )
         return self._fail_attempt(job, job_type, delivery, error, now, duration_ms)
 
-    def _execute(self, job: Job, job_type: JobType[Any], timeout: float, started: float) -> tuple[Any, JobError | None]:
+    def _execute(
+        self, job: Job, job_type: JobType[Any], timeout: float, started: float, progress: AttemptProgress
+    ) -> tuple[Any, JobError | None]:
         try:
             payload = job_type.parse(job.payload)
         except InvalidPayloadError as exc:
@@ -197,9 +211,12 @@ class JobRunner:
             attempt=job.attempts,
             max_attempts=job.max_attempts,
             deadline=started + timeout,
+            sink=progress,
         )
         try:
             raw = self._call_with_time_limit(lambda: job_type.handler(payload, ctx), timeout)
+        except JobCancelled as exc:
+            return None, JobError(type="JobCancelled", message=_describe(exc), retryable=False)
         except NonRetryableError as exc:
             return None, JobError(type=type(exc).__name__, message=_describe(exc), retryable=False)
         except JobTimeoutError as exc:
@@ -214,7 +231,7 @@ class JobRunner:
                 type="ResultNotSerializableError", message=f"result is not JSON: {exc}", retryable=False
             )
 
-    def _succeed(self, job: Job, result: Any, now: datetime, duration_ms: float) -> Decision:
+    def _succeed(self, job: Job, result: Any, now: datetime, duration_ms: float, progress: Progress | None) -> Decision:
         change = JobChange(
             status=JobStatus.SUCCEEDED,
             at=now,
@@ -222,6 +239,7 @@ class JobRunner:
             error=None,
             finished_at=now,
             release_lease=True,
+            progress=UNSET if progress is None else progress,
             **self._history(job, _lost_attempt(job)),
         )
         try:
@@ -230,6 +248,24 @@ class JobRunner:
             return self._lost_lease(job, rejected.current)
         self._events.succeeded(done, duration_ms)
         return Ack("succeeded")
+
+    def _finish_cancelled(self, job: Job, now: datetime, progress: Progress | None, reason: str) -> Decision:
+        """End a running job ``cancelled``: it honoured a cancel request. No retry, no dead letter."""
+        change = JobChange(
+            status=JobStatus.CANCELLED,
+            at=now,
+            error=JobError(type="JobCancelled", message=f"{reason} (attempt {job.attempts})", retryable=False),
+            finished_at=now,
+            release_lease=True,
+            progress=UNSET if progress is None else progress,
+            **self._history(job, _lost_attempt(job)),
+        )
+        try:
+            cancelled = self._repo.update(job.job_id, change, expect=self._holding(job))
+        except ConditionFailedError as rejected:
+            return self._lost_lease(job, rejected.current)
+        self._events.cancelled(cancelled)
+        return Ack("cancelled while running")
 
     def _fail_attempt(
         self,

@@ -161,17 +161,38 @@ class JobService:
         return self._repo.list_jobs(query)
 
     def cancel(self, job_id: str, caller: Caller) -> Job:
-        """``queued`` -> ``cancelled``; anything else is a conflict."""
+        """``queued`` -> ``cancelled``; a ``running`` job is asked to stop (``cancel_requested``, honoured at its
+        handler's next progress check); a terminal one is a conflict."""
         self._checked_id(job_id)
-        now = self._clock.now()
-        change = JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now)
-        expect = Expect.status(JobStatus.QUEUED, owner=self._owner_condition(caller))
-        try:
-            job = self._repo.update(job_id, change, expect=expect)
-        except ConditionFailedError as rejected:
-            raise self._conflict(job_id, rejected.current, caller, "cancel", "queued") from None
-        self._events.cancelled(job)
-        return job
+        owner = self._owner_condition(caller)
+        for _ in range(3):  # the job may move between queued and running while we try
+            now = self._clock.now()
+            try:
+                job = self._repo.update(
+                    job_id,
+                    JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now),
+                    expect=Expect.status(JobStatus.QUEUED, owner=owner),
+                )
+            except ConditionFailedError as rejected:
+                current = rejected.current
+                if current is None or current.status is not JobStatus.RUNNING or not caller.may_see(current.owner):
+                    raise self._conflict(job_id, current, caller, "cancel", "queued or running") from None
+            else:
+                self._events.cancelled(job)
+                return job
+            if current.cancel_requested:
+                return current
+            try:
+                job = self._repo.update(
+                    job_id,
+                    JobChange(status=JobStatus.RUNNING, at=now, cancel_requested=True),
+                    expect=Expect.status(JobStatus.RUNNING, owner=owner),
+                )
+            except ConditionFailedError:
+                continue
+            self._events.cancel_requested(job)
+            return job
+        raise DependencyUnavailableError(f"job {job_id} kept changing status; try to cancel it again")
 
     def retry(self, job_id: str, caller: Caller) -> Job:
         """``failed``/``cancelled`` -> ``queued`` with a fresh set of attempts; history is kept.
@@ -193,6 +214,8 @@ class JobService:
             result=None,
             available_at=now,
             retries=before.retries + 1,
+            progress=None,
+            cancel_requested=False,
         )
         expect = Expect.status(JobStatus.FAILED, JobStatus.CANCELLED, owner=self._owner_condition(caller))
         try:
@@ -244,6 +267,8 @@ class JobService:
             finished_at=before.finished_at,
             result=before.result,
             retries=before.retries,
+            progress=before.progress,
+            cancel_requested=before.cancel_requested,
         )
         try:
             self._repo.update(after.job_id, change, expect=Expect.status(JobStatus.QUEUED, attempts=0))

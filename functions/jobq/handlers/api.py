@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 
 from jobq import __version__
@@ -29,12 +30,14 @@ from jobq.domain.models import (
     SubmitJobRequest,
 )
 from jobq.domain.redrive import Redriver
+from jobq.domain.registry import JobRegistry
 from jobq.domain.service import JobService
 from jobq.handlers.http import doc, json_response, parse_json_object, register_error_mapping, treat_body_as_json
 from jobq.handlers.identity import caller_of
+from jobq.handlers.openapi import JobqResolver
 from jobq.observability import instrument
 from jobq.settings import get_api_settings
-from jobq.wiring import get_idempotency_store, get_job_service, get_redriver
+from jobq.wiring import get_idempotency_store, get_job_service, get_redriver, get_registry
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -48,11 +51,28 @@ class ApiDependencies:
     redriver: Callable[[], Redriver]
     max_body_bytes: Callable[[], int]
     admins: Callable[[], frozenset[str]]
+    registry: Callable[[], JobRegistry] = get_registry
 
 
-def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
+SIGNED = {
+    401: doc("No authenticated caller (JWT mode: the token is missing or invalid)"),
+    403: doc("API Gateway refused the caller: a bad signature, or IAM does not allow the call"),
+}
+"""What every authenticated route may answer before its own code runs (API Gateway's authorizer)."""
+
+
+def signed(responses: dict[int, OpenAPIResponse]) -> dict[int, OpenAPIResponse]:
+    """``responses`` plus the authorizer's; a route's own 403 description comes first."""
+    merged = dict(SIGNED) | responses
+    if 403 in responses:
+        merged[403] = doc(f"{responses[403]['description']}; or API Gateway refused the caller (bad signature, IAM)")
+    return merged
+
+
+def build_app(deps: ApiDependencies) -> JobqResolver:
     """The HTTP API: routes, validation, OpenAPI document, and the single error mapping."""
-    app = APIGatewayHttpResolver(
+    app = JobqResolver(
+        registry=deps.registry,
         enable_validation=True,
         json_body_deserializer=lambda text: parse_json_object(deps.max_body_bytes())(text),  # noqa: PLW0108 - read on first use
     )
@@ -68,17 +88,19 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
     @app.post(
         "/jobs",
         summary="Submit a job",
-        responses={
-            202: doc("Accepted; poll `status_url` (also in the Location header)", JobDocument),
-            400: doc("Body is not a JSON object"),
-            413: doc("Body over the size limit"),
-            200: doc(
-                "The job an earlier request with the same Idempotency-Key created (nothing new sent)", JobDocument
-            ),
-            409: doc("Idempotency-Key reused with a different request, or its first request still in progress"),
-            422: doc("Invalid fields, unknown job type, or payload invalid for the type"),
-            503: doc("Queue or table unavailable; nothing was enqueued"),
-        },
+        responses=signed(
+            {
+                202: doc("Accepted; poll `status_url` (also in the Location header)", JobDocument),
+                400: doc("Body is not a JSON object"),
+                413: doc("Body over the size limit"),
+                200: doc(
+                    "The job an earlier request with the same Idempotency-Key created (nothing new sent)", JobDocument
+                ),
+                409: doc("Idempotency-Key reused with a different request, or its first request still in progress"),
+                422: doc("Invalid fields, unknown job type, or payload invalid for the type"),
+                503: doc("Queue or table unavailable; nothing was enqueued"),
+            }
+        ),
     )
     def submit_job(
         request: Annotated[SubmitJobRequest, Body()],
@@ -102,11 +124,13 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
     @app.get(
         "/jobs",
         summary="List jobs, newest first",
-        responses={
-            200: doc("A page of jobs", JobPageDocument),
-            400: doc("Bad status, limit or cursor"),
-            503: doc("Table unavailable"),
-        },
+        responses=signed(
+            {
+                200: doc("A page of jobs", JobPageDocument),
+                400: doc("Bad status, limit or cursor"),
+                503: doc("Table unavailable"),
+            }
+        ),
     )
     def list_jobs(
         status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
@@ -125,33 +149,42 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
     @app.get(
         "/jobs/<job_id>",
         summary="Read a job",
-        responses={200: doc("The job", JobDocument), 404: doc("No such job"), 503: doc("Table unavailable")},
+        responses=signed({200: doc("The job", JobDocument), 404: doc("No such job"), 503: doc("Table unavailable")}),
     )
     def get_job(job_id: str) -> Response[JobDocument]:
         return json_response(HTTPStatus.OK, service().get(job_id, caller()).to_document())
 
     @app.post(
         "/jobs/<job_id>/cancel",
-        summary="Cancel a queued job",
-        responses={
-            200: doc("Cancelled", JobDocument),
-            404: doc("No such job"),
-            409: doc("Not queued"),
-            503: doc("Table unavailable"),
-        },
+        summary="Cancel a job",
+        responses=signed(
+            {
+                200: doc("Cancelled (it was queued)", JobDocument),
+                202: doc(
+                    "Still running, with `cancel_requested`: the handler stops at its next progress check", JobDocument
+                ),
+                404: doc("No such job"),
+                409: doc("Already succeeded, failed or cancelled"),
+                503: doc("Table unavailable"),
+            }
+        ),
     )
     def cancel_job(job_id: str) -> Response[JobDocument]:
-        return json_response(HTTPStatus.OK, service().cancel(job_id, caller()).to_document())
+        job = service().cancel(job_id, caller())
+        status = HTTPStatus.OK if job.status is JobStatus.CANCELLED else HTTPStatus.ACCEPTED
+        return json_response(status, job.to_document())
 
     @app.post(
         "/jobs/<job_id>/retry",
         summary="Run a failed or cancelled job again",
-        responses={
-            202: doc("Queued again", JobDocument),
-            404: doc("No such job"),
-            409: doc("Not failed or cancelled"),
-            503: doc("Queue or table unavailable"),
-        },
+        responses=signed(
+            {
+                202: doc("Queued again", JobDocument),
+                404: doc("No such job"),
+                409: doc("Not failed or cancelled"),
+                503: doc("Queue or table unavailable"),
+            }
+        ),
     )
     def retry_job(job_id: str) -> Response[JobDocument]:
         job = service().retry(job_id, caller())
@@ -160,11 +193,13 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
     @app.get(
         "/dlq",
         summary="List the dead-letter queue (admins)",
-        responses={
-            200: doc("Messages and their jobs", DeadLetterPageDocument),
-            403: doc("Not an admin"),
-            503: doc("Queue or table unavailable"),
-        },
+        responses=signed(
+            {
+                200: doc("Messages and their jobs", DeadLetterPageDocument),
+                403: doc("Not an admin"),
+                503: doc("Queue or table unavailable"),
+            }
+        ),
     )
     def list_dead_letters() -> Response[DeadLetterPageDocument]:
         redriver = deps.redriver()
@@ -182,14 +217,16 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
     @app.post(
         "/dlq/redrive",
         summary="Queue the dead-lettered jobs again (admins)",
-        responses={
-            200: doc("What the redrive did", RedriveDocument),
-            400: doc("Body is not a JSON object"),
-            403: doc("Not an admin"),
-            413: doc("Body over the size limit"),
-            422: doc("Invalid fields"),
-            503: doc("Queue or table unavailable"),
-        },
+        responses=signed(
+            {
+                200: doc("What the redrive did", RedriveDocument),
+                400: doc("Body is not a JSON object"),
+                403: doc("Not an admin"),
+                413: doc("Body over the size limit"),
+                422: doc("Invalid fields"),
+                503: doc("Queue or table unavailable"),
+            }
+        ),
     )
     def redrive_dead_letters(request: Annotated[RedriveRequest, Body()]) -> Response[RedriveDocument]:
         report = deps.redriver().redrive(caller(), request.job_id)
@@ -204,7 +241,7 @@ def build_app(deps: ApiDependencies) -> APIGatewayHttpResolver:
     @app.get(
         "/types",
         summary="List the job types",
-        responses={200: doc("Every registered job type and its payload schema", JobTypeListDocument)},
+        responses=signed({200: doc("Every registered job type and its payload schema", JobTypeListDocument)}),
     )
     def list_job_types() -> Response[JobTypeListDocument]:
         caller()

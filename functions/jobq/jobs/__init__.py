@@ -13,5 +13,6 @@ def build_registry() -> JobRegistry:
             JobType("echo", builtin.EchoPayload, builtin.echo, timeout_seconds=30),
             JobType("sleep", builtin.SleepPayload, builtin.sleep, timeout_seconds=90),
             JobType("fail", builtin.FailPayload, builtin.fail, timeout_seconds=30),
+            JobType("count", builtin.CountPayload, builtin.count, timeout_seconds=90),
         ]
     )

@@ -1,4 +1,4 @@
-"""Built-in job types, kept for demos and tests: echo, sleep, fail."""
+"""Built-in job types, kept for demos and tests: echo, sleep, fail, count."""
 
 from __future__ import annotations
 
@@ -56,3 +56,21 @@ def fail(payload: FailPayload, ctx: JobContext) -> dict[str, Any]:
             raise RequestedFailureError(payload.message)
         raise NonRetryableError(payload.message)
     return {"attempts": ctx.attempt}
+
+
+class CountPayload(BaseModel):
+    """Count to ``to`` over ``seconds``, reporting progress at each step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: int = Field(ge=1, le=100_000, description="The number to count to.")
+    seconds: float = Field(default=0, ge=0, le=60, allow_inf_nan=False, description="How long the count takes.")
+
+
+def count(payload: CountPayload, ctx: JobContext) -> dict[str, Any]:
+    """Count to ``to``, one progress report per number; result ``{"counted": to}``. Stops when cancelled."""
+    step = payload.seconds / payload.to
+    for number in range(1, payload.to + 1):
+        time.sleep(step)
+        ctx.progress(number, payload.to, f"counted to {number}")
+    return {"counted": payload.to}

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from jobq.adapters.dynamodb.schema import KEY_ATTRIBUTE, TTL_ATTRIBUTE
-from jobq.domain.models import AttemptFailure, Job, JobError, JobStatus, format_timestamp
+from jobq.domain.models import AttemptFailure, Job, JobError, JobStatus, Progress, format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -43,6 +45,10 @@ def encode_job(job: Job, *, expires_at: datetime) -> dict[str, AttributeValueTyp
         value = getattr(job, name)
         if value is not None:
             item[name] = {"S": format_timestamp(value)}
+    if job.progress is not None:
+        item["progress"] = json_model_attribute(job.progress)
+    if job.cancel_requested:
+        item["cancel_requested"] = {"BOOL": True}
     if job.lease_id is not None:
         item["lease_id"] = {"S": job.lease_id}
     if job.lease_expires_at is not None:
@@ -63,6 +69,7 @@ def decode_job(item: Mapping[str, Any]) -> Job:
 
     error = text("error")
     result = text("result")
+    progress = text("progress")
     lease_until = number("lease_expires_at")
     return Job(
         job_id=str(item[KEY_ATTRIBUTE]["S"]),
@@ -85,6 +92,8 @@ def decode_job(item: Mapping[str, Any]) -> Job:
         lease_id=text("lease_id"),
         claimed_from=JobStatus(claimed_from) if (claimed_from := text("claimed_from")) else None,
         lease_expires_at=None if lease_until is None else _from_millis(lease_until),
+        progress=None if progress is None else Progress.model_validate_json(progress),
+        cancel_requested=bool(item.get("cancel_requested", {}).get("BOOL", False)),
     )
 
 
@@ -102,8 +111,8 @@ def json_attribute(value: Any) -> AttributeValueTypeDef:
     return {"S": text}
 
 
-def json_model_attribute(model: JobError) -> AttributeValueTypeDef:
-    """An error or history entry as a JSON string attribute."""
+def json_model_attribute(model: BaseModel) -> AttributeValueTypeDef:
+    """An error, history entry or progress report as a JSON string attribute."""
     return {"S": model.model_dump_json()}
 
 

@@ -89,7 +89,8 @@ class DynamoDBJobRepository:
                     Key={KEY_ATTRIBUTE: {"S": job_id}},
                     UpdateExpression=(
                         "SET #claimed_from = #status, #status = :running, #attempts = #attempts + :one, "
-                        "#lease_id = :lease, #lease_expires_at = :until, #started_at = :now_iso, #updated_at = :now_iso"
+                        "#lease_id = :lease, #lease_expires_at = :until, #started_at = :now_iso, "
+                        "#updated_at = :now_iso REMOVE #progress"
                     ),
                     ConditionExpression=CLAIM_CONDITION,
                     ExpressionAttributeNames={
@@ -102,6 +103,7 @@ class DynamoDBJobRepository:
                         "#started_at": "started_at",
                         "#updated_at": "updated_at",
                         "#available_at": "available_at",
+                        "#progress": "progress",
                     },
                     ExpressionAttributeValues={
                         ":running": {"S": JobStatus.RUNNING.value},
@@ -143,6 +145,12 @@ class DynamoDBJobRepository:
             expression.set("history_dropped", {"N": str(change.history_dropped)})
         if change.retries is not UNSET:
             expression.set("retries", {"N": str(change.retries)})
+        if change.progress is not UNSET:
+            expression.set_or_remove(
+                "progress", None if change.progress is None else json_model_attribute(change.progress)
+            )
+        if change.cancel_requested is not UNSET:
+            expression.set_or_remove("cancel_requested", {"BOOL": True} if change.cancel_requested else None)
         if change.release_lease:
             expression.remove("lease_id", "lease_expires_at")
         condition = expression.condition(expect)

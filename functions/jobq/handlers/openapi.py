@@ -1,0 +1,83 @@
+"""The published OpenAPI document: Powertools' own, made exact for jobq.
+
+- ``POST /jobs`` takes a union discriminated on ``type``: one variant per registered job type with that
+  type's payload schema, so Swagger UI and generated clients show each payload's real fields.
+- A route lists the statuses it sends and no other: Powertools adds 422 to every route, but only a
+  route with a request body sends it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+
+from jobq.domain.models import SubmitJobRequest
+from jobq.domain.registry import JobRegistry
+
+SUBMIT_PATH = "/jobs"
+REF_PREFIX = "#/components/schemas/"
+
+
+class JobqResolver(APIGatewayHttpResolver):
+    """APIGatewayHttpResolver whose OpenAPI document describes each job type's payload."""
+
+    def __init__(self, *, registry: Callable[[], JobRegistry], **options: Any) -> None:
+        super().__init__(**options)
+        self._registry = registry
+
+    def get_openapi_schema(self, **options: Any) -> OpenAPI:
+        """Powertools' document with the per-type submit union and only the statuses each route sends."""
+        document = super().get_openapi_schema(**options).model_dump(by_alias=True, exclude_none=True, mode="json")
+        return OpenAPI.model_validate(exact_document(document, self._registry()))
+
+
+def exact_document(document: dict[str, Any], registry: JobRegistry) -> dict[str, Any]:
+    """``document`` with the submit body as a union over ``registry``'s types, and no 422 where no body is read."""
+    document = copy.deepcopy(document)
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict) and "requestBody" not in operation:
+                operation.get("responses", {}).pop("422", None)
+    submit = document.get("paths", {}).get(SUBMIT_PATH, {}).get("post")
+    if submit is None:
+        return document
+    variants = submit_variants(registry, schemas)
+    union = {
+        "oneOf": [{"$ref": ref} for ref in variants.values()],
+        "discriminator": {"propertyName": "type", "mapping": variants},
+    }
+    submit["requestBody"]["content"]["application/json"]["schema"] = union
+    return document
+
+
+def submit_variants(registry: JobRegistry, schemas: dict[str, Any]) -> dict[str, str]:
+    """Add a ``Submit<Type>Job`` schema per job type (and its payload's) to ``schemas``; type -> $ref."""
+    base = SubmitJobRequest.model_json_schema(ref_template=REF_PREFIX + "{model}")["properties"]
+    variants = {}
+    for name in registry.names:
+        job_type = registry.require(name)
+        payload = job_type.model.model_json_schema(ref_template=REF_PREFIX + "{model}")
+        schemas.update(payload.pop("$defs", {}))
+        title = "".join(part.capitalize() for part in name.replace(".", "_").replace("-", "_").split("_"))
+        payload_name = f"{title}JobPayload"
+        schemas[payload_name] = payload | {"title": payload_name}
+        variant_name = f"Submit{title}Job"
+        schemas[variant_name] = {
+            "title": variant_name,
+            "description": f"Submit a `{name}` job.",
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "const": name},
+                "payload": {"$ref": REF_PREFIX + payload_name},
+                "delay_seconds": base["delay_seconds"],
+            },
+            "required": ["type", "payload"] if payload.get("required") else ["type"],
+            "additionalProperties": False,
+        }
+        variants[name] = REF_PREFIX + variant_name
+    return variants
