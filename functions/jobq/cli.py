@@ -1,9 +1,8 @@
-"""jobq: operate a jobq deployment from a terminal (jobq dlq list, jobq dlq redrive [--job ID]).
+"""jobq: submit, watch and manage jobs of a jobq deployment from a terminal.
 
-Every command is a signed call to the deployment's HTTP API, as the caller your credentials name:
---local (the running `make run`, as the local admin unless --as names another access key id),
---stack NAME (a deployed stack's ApiUrl, signed with your standard AWS credentials) or --url URL.
-The dead-letter queue holds every caller's jobs, so the API lets only admins (AdminPrincipals) use it.
+Every command is a signed call to the deployment's HTTP API, as the caller your credentials name.
+Exit status: 0 done (a waited-for job succeeded), 1 the job failed or was cancelled, or the API
+refused, 2 usage error, 3 gave up waiting (--timeout), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,40 +11,305 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from jobq.domain.models import format_timestamp
 
 if TYPE_CHECKING:
     from jobq.client import Client
-    from jobq.domain.models import DeadLetterDocument
+    from jobq.domain.models import DeadLetterDocument, JobDocument
+
+TARGETS = (
+    "--local (the make run of this directory), --stack NAME (a deployed stack) or --url URL "
+    "(or set JOBQ_URL / JOBQ_STACK)"
+)
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 class UsageError(Exception):
-    """The command line does not say enough."""
+    """The command line does not say enough, or says it wrong (exit 2)."""
+
+
+class CommandFailed(Exception):
+    """The command ran and the answer is a failure (exit 1), already explained to the user."""
+
+
+# -- target ---------------------------------------------------------------------------------------
 
 
 def _client(args: argparse.Namespace) -> Client:
     from jobq.client import LOCAL_ADMIN, Client
 
-    token = args.token or os.environ.get("JOBQ_TOKEN")
-    if args.local:
-        return Client.local(args.as_key or LOCAL_ADMIN)
-    if args.stack:
-        return Client.from_stack(args.stack, token=token)
-    if args.url:
-        return Client(args.url, token=token)
-    raise UsageError("say which deployment: --local (make run), --stack NAME or --url URL")
+    token = getattr(args, "token", None) or os.environ.get("JOBQ_TOKEN")
+    local, stack, url = getattr(args, "local", False), getattr(args, "stack", None), getattr(args, "url", None)
+    if sum(map(bool, (local, stack, url))) > 1:
+        raise UsageError("say one deployment: --local, --stack NAME or --url URL")
+    if not (local or stack or url):
+        url, stack = os.environ.get("JOBQ_URL"), os.environ.get("JOBQ_STACK")
+    region = getattr(args, "region", None)
+    if local:
+        return Client.local(getattr(args, "as_key", None) or LOCAL_ADMIN)
+    if stack:
+        return Client.from_stack(stack, token=token, region=region)
+    if url:
+        return Client(url, token=token, region=region)
+    raise UsageError(f"which deployment? Say {TARGETS}")
 
 
-def _dlq_list(client: Client, args: argparse.Namespace) -> int:
+# -- output ---------------------------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _age(job: JobDocument) -> str:
+    return job.created_at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _progress_text(job: JobDocument, width: int = 20) -> str:
+    progress = job.progress
+    if progress is None:
+        return ""
+    done = f"{progress.done:g}" + (f"/{progress.total:g}" if progress.total is not None else "")
+    fraction = progress.fraction
+    bar = "" if fraction is None else f"[{'#' * round(fraction * width):<{width}}] {fraction:4.0%} "
+    return f"{bar}{done}" + (f" {progress.message}" if progress.message else "")
+
+
+def _job_row(job: JobDocument) -> str:
+    if job.status.value == "running" and job.progress is not None:
+        note = _progress_text(job, width=10)
+    elif job.error is not None:
+        note = f"{job.error.type}: {job.error.message}"
+    else:
+        note = ""
+    attempts = f"{job.attempts}/{job.max_attempts}"
+    row = f"{job.job_id:<26}  {job.type:<12}  {job.status.value:<9}  {attempts:>8}  {_age(job):<19}  {note[:60]}"
+    return row.rstrip()
+
+
+JOB_HEADER = f"{'JOB ID':<26}  {'TYPE':<12}  {'STATUS':<9}  {'ATTEMPTS':>8}  {'CREATED (UTC)':<19}  NOTE"
+
+
+def _show_job(job: JobDocument) -> None:
+    rows: list[tuple[str, Any]] = [
+        ("job", job.job_id),
+        ("type", job.type),
+        (
+            "status",
+            job.status.value + ("  (cancel requested)" if job.cancel_requested and not job.status.terminal else ""),
+        ),
+        ("attempts", f"{job.attempts} of {job.max_attempts}"),
+        ("owner", job.owner),
+        ("created", format_timestamp(job.created_at)),
+        ("started", format_timestamp(job.started_at) if job.started_at else "-"),
+        ("finished", format_timestamp(job.finished_at) if job.finished_at else "-"),
+    ]
+    if job.progress is not None:
+        rows.append(("progress", _progress_text(job)))
+    if job.error is not None:
+        rows.append(("error", f"{job.error.type}: {job.error.message}" + ("" if job.error.retryable else " (final)")))
+    for name, value in rows:
+        print(f"{name:<9} {value}")
+    print(f"payload   {json.dumps(job.payload, ensure_ascii=False)}")
+    if job.result is not None:
+        print(f"result    {json.dumps(job.result, ensure_ascii=False)}")
+    if job.history:
+        print(
+            f"history   {len(job.history)} failed attempt(s)"
+            + (f", {job.history_dropped} older dropped" * bool(job.history_dropped))
+        )
+        for entry in job.history:
+            print(f"  #{entry.attempt}  {format_timestamp(entry.at)}  {entry.type}: {entry.message[:100]}")
+
+
+class ProgressBar:
+    """One live line on a terminal (rewritten in place); on a pipe, a line per change."""
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stream = stream
+        self._live = stream.isatty()
+        self._clock = clock
+        self._started = clock()
+        self._last = ""
+
+    def update(self, job: JobDocument) -> None:
+        """Show where ``job`` is."""
+        elapsed = self._clock() - self._started
+        text = f"{job.job_id}  {job.status.value:<9}"
+        detail = _progress_text(job)
+        text += f"  {detail}" if detail else ""
+        if self._live:
+            self._stream.write(f"\r{text}  {elapsed:5.1f}s\x1b[K")
+            self._stream.flush()
+        elif text != self._last:
+            self._stream.write(f"{text}  {elapsed:.1f}s\n")
+            self._stream.flush()
+        self._last = text
+
+    def close(self) -> None:
+        """End the live line."""
+        if self._live and self._last:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _wait(client: Client, job_id: str, args: argparse.Namespace) -> int:
+    from jobq.client import WaitTimeout
+
+    bar = None if args.quiet else ProgressBar(sys.stderr)
+    try:
+        job = client.wait(job_id, timeout=args.timeout, on_progress=bar.update if bar else None)
+    except WaitTimeout as exc:
+        if bar:
+            bar.close()
+        print(f"jobq: {exc}", file=sys.stderr)
+        return 3
+    if bar:
+        bar.close()
+    _print_json(job.model_dump(mode="json")) if args.json else _show_job(job)
+    return 0 if job.status.value == "succeeded" else 1
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _payload(args: argparse.Namespace) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    if args.payload is not None:
+        text = args.payload
+        if text == "-":
+            text = sys.stdin.read()
+        elif text.startswith("@"):
+            try:
+                text = Path(text[1:]).read_text()
+            except OSError as exc:
+                raise UsageError(f"--payload {args.payload}: {exc.strerror}") from None
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"--payload is not JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise UsageError("--payload must be a JSON object")
+    for field in args.fields:
+        name, sep, raw = field.partition("=")
+        if not sep or not name:
+            raise UsageError(f"{field!r}: payload fields are NAME=VALUE (VALUE as JSON, else as text)")
+        try:
+            payload[name] = json.loads(raw)
+        except ValueError:
+            payload[name] = raw
+    return payload
+
+
+def cmd_submit(client: Client, args: argparse.Namespace) -> int:
+    job = client.submit(args.type, _payload(args), idempotency_key=args.key, delay_seconds=args.delay)
+    if args.wait:
+        if not args.quiet:
+            print(f"submitted {job.job_id}", file=sys.stderr)
+        return _wait(client, job.job_id, args)
+    if args.json:
+        _print_json(job.model_dump(mode="json"))
+    else:
+        print(job.job_id)
+    return 0
+
+
+def cmd_get(client: Client, args: argparse.Namespace) -> int:
+    job = client.get(args.job_id)
+    _print_json(job.model_dump(mode="json")) if args.json else _show_job(job)
+    return 0
+
+
+def cmd_wait(client: Client, args: argparse.Namespace) -> int:
+    return _wait(client, args.job_id, args)
+
+
+def cmd_list(client: Client, args: argparse.Namespace) -> int:
+    if args.all:
+        jobs = list(client.iter_jobs(status=args.status, type=args.type, owner=args.owner))
+        next_cursor = None
+    else:
+        page = client.list_jobs(
+            status=args.status, type=args.type, owner=args.owner, limit=args.limit, cursor=args.cursor
+        )
+        jobs, next_cursor = list(page.items), page.next_cursor
+    if args.json:
+        _print_json({"items": [job.model_dump(mode="json") for job in jobs], "next_cursor": next_cursor})
+        return 0
+    if not jobs:
+        print("no jobs")
+        return 0
+    print(JOB_HEADER)
+    for job in jobs:
+        print(_job_row(job))
+    if next_cursor:
+        print(f"{len(jobs)} job(s); more with --cursor {next_cursor}  (or --all)")
+    return 0
+
+
+def cmd_cancel(client: Client, args: argparse.Namespace) -> int:
+    job = client.cancel(args.job_id)
+    if args.json:
+        _print_json(job.model_dump(mode="json"))
+    elif job.status.value == "cancelled":
+        print(f"cancelled {job.job_id}")
+    else:
+        print(f"cancel requested: {job.job_id} is running and stops at its next progress check")
+    return 0
+
+
+def cmd_retry(client: Client, args: argparse.Namespace) -> int:
+    job = client.retry(args.job_id)
+    if args.json:
+        _print_json(job.model_dump(mode="json"))
+    else:
+        kept = len(job.history) + job.history_dropped
+        print(f"queued again: {job.job_id} ({kept} failed attempt(s) kept in its history)")
+    return 0
+
+
+def cmd_types(client: Client, args: argparse.Namespace) -> int:
+    types = client.types()
+    if args.json:
+        _print_json([item.model_dump(mode="json") for item in types])
+        return 0
+    print(f"{'TYPE':<14}  {'TIMEOUT':>8}  {'ATTEMPTS':>8}  PAYLOAD")
+    for item in types:
+        fields = _schema_summary(item.payload_schema)
+        print(f"{item.type:<14}  {item.timeout_seconds:>7g}s  {item.max_attempts:>8}  {fields}")
+    return 0
+
+
+def _schema_summary(schema: dict[str, Any]) -> str:
+    """``name: type = default`` for each property; ``{...}`` when any object is allowed."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    parts = []
+    for name, spec in properties.items():
+        kind = spec.get("type") or "/".join(option.get("type", "?") for option in spec.get("anyOf", [])) or "any"
+        text = f"{name}: {kind}"
+        if name not in required and "default" in spec:
+            text += f" = {json.dumps(spec['default'])}"
+        parts.append(text)
+    if schema.get("additionalProperties", True) is not False and not properties:
+        parts.append("{any JSON object}")
+    return ", ".join(parts)
+
+
+def cmd_dlq_list(client: Client, args: argparse.Namespace) -> int:
     page = client.dead_letters()
     if args.json:
-        print(json.dumps([item.model_dump(mode="json") for item in page.items], indent=2))
+        _print_json([item.model_dump(mode="json") for item in page.items])
         return 0
     if not page.items:
         print("the dead-letter queue is empty")
         return 0
-    print(f"{'job_id':<26}  {'type':<12}  {'status':<9}  {'attempts':>8}  error")
+    print(f"{'JOB ID':<26}  {'TYPE':<12}  {'STATUS':<9}  {'ATTEMPTS':>8}  ERROR")
     for item in page.items:
         print(_dlq_row(item))
     print(f"{len(page.items)} message(s)" + (" (more not shown)" if page.more else ""))
@@ -60,7 +324,7 @@ def _dlq_row(item: DeadLetterDocument) -> str:
     return f"{job.job_id:<26}  {job.type:<12}  {job.status.value:<9}  {job.attempts:>8}  {error[:80]}"
 
 
-def _dlq_redrive(client: Client, args: argparse.Namespace) -> int:
+def cmd_dlq_redrive(client: Client, args: argparse.Namespace) -> int:
     totals = {"redriven": 0, "dropped": 0, "kept": 0}
     while True:
         report = client.redrive(args.job)
@@ -82,39 +346,144 @@ def _dlq_redrive(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="jobq", description=(__doc__ or "").splitlines()[0])
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--local", action="store_true", help="the local runtime started by `make run`")
-    where.add_argument("--stack", help="a deployed stack's name (its ApiUrl output)")
-    where.add_argument("--url", help="the API's base URL")
-    parser.add_argument("--as", dest="as_key", metavar="ACCESS_KEY_ID", help="with --local: act as this caller")
-    parser.add_argument("--token", help="a JWT for an API whose AuthMode is jwt (or set JOBQ_TOKEN)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    dlq = commands.add_parser("dlq", help="the dead-letter queue (admins)").add_subparsers(dest="action", required=True)
-    listing = dlq.add_parser("list", help="messages in the DLQ and their jobs")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    redrive = dlq.add_parser("redrive", help="re-queue the DLQ's failed jobs (keeps their history)")
+# -- arguments ------------------------------------------------------------------------------------
+
+
+def _target_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The deployment options; accepted before the command and after it."""
+    keep: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
+    group = parser.add_argument_group("deployment (one of)")
+    group.add_argument("--local", action="store_true", help="the local runtime started by make run here", **keep)
+    group.add_argument("--stack", metavar="NAME", help="a deployed stack (its ApiUrl output)", **keep)
+    group.add_argument("--url", help="the API's base URL", **keep)
+    caller = parser.add_argument_group("caller")
+    caller.add_argument("--as", dest="as_key", metavar="KEY", help="with --local: act as this access key id", **keep)
+    caller.add_argument("--token", help="a JWT, for an API whose AuthMode is jwt (or set JOBQ_TOKEN)", **keep)
+    caller.add_argument("--region", help="AWS region of --stack/--url (default: your AWS config)", **keep)
+
+
+def _operator_commands(
+    commands: Any,
+    common: argparse.ArgumentParser,
+    reading: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+) -> None:
+    """``dlq list|redrive``."""
+    dlq = commands.add_parser("dlq", parents=[common], help="the dead-letter queue (admins)")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlq_list = actions.add_parser("list", parents=[common], help="messages in the DLQ and their jobs")
+    dlq_list.set_defaults(handler=cmd_dlq_list)
+    reading(dlq_list)
+    redrive = actions.add_parser("redrive", parents=[common], help="queue the DLQ's failed jobs again (keeps history)")
+    redrive.set_defaults(handler=cmd_dlq_redrive)
     redrive.add_argument("--job", help="only this job")
-    return parser.parse_args(argv)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    doc = (__doc__ or "").split("\n\n")
+    parser = argparse.ArgumentParser(
+        prog="jobq",
+        description=doc[0].split(": ", 1)[1],
+        epilog=doc[1].replace("\n", " ") if len(doc) > 1 else None,
+    )
+    _target_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _target_options(common, defaults=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[Client, argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def reading(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--json", action="store_true", help="print the API's JSON (for scripts)")
+        return sub
+
+    def waiting(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--timeout", type=float, default=None, metavar="S", help="give up after S seconds (exit 3)")
+        sub.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+
+    submit = reading(command("submit", cmd_submit, "submit a job; prints its id (with --wait: waits for it)"))
+    submit.add_argument("type", help="a job type (see jobq types)")
+    submit.add_argument("fields", nargs="*", metavar="NAME=VALUE", help="payload fields (VALUE as JSON, else text)")
+    submit.add_argument("--payload", "-p", metavar="JSON", help="the payload: JSON text, @FILE, or - for stdin")
+    submit.add_argument("--key", metavar="K", help="Idempotency-Key: the same key and payload give the same job")
+    submit.add_argument("--delay", type=int, default=0, metavar="S", help="start no sooner than S seconds (0..900)")
+    submit.add_argument("--wait", "-w", action="store_true", help="wait for the job; exit 0 if it succeeded, 1 if not")
+    waiting(submit)
+    reading(command("get", cmd_get, "show a job")).add_argument("job_id", metavar="JOB_ID")
+    wait = reading(command("wait", cmd_wait, "wait for a job with a progress line; exit 0 if it succeeded, 1 if not"))
+    wait.add_argument("job_id", metavar="JOB_ID")
+    waiting(wait)
+    listing = reading(command("list", cmd_list, "list jobs, newest first"))
+    listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--type")
+    listing.add_argument("--owner", help="admins: only this owner's jobs")
+    size = listing.add_mutually_exclusive_group()
+    size.add_argument("--limit", type=int, default=20, metavar="N", help="jobs per page, 1..100 (default 20)")
+    size.add_argument("--all", action="store_true", help="every job, following the pages")
+    listing.add_argument("--cursor", help="the page after the one that printed this cursor")
+    reading(command("cancel", cmd_cancel, "cancel a queued job, or ask a running one to stop")).add_argument(
+        "job_id", metavar="JOB_ID"
+    )
+    reading(command("retry", cmd_retry, "queue a failed or cancelled job again")).add_argument(
+        "job_id", metavar="JOB_ID"
+    )
+    reading(command("types", cmd_types, "the job types and their payload fields"))
+    _operator_commands(commands, common, reading)
+    if not argv:
+        parser.print_help(sys.stderr)
+        raise SystemExit(2)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "submit" and all("=" in item and not item.startswith("-") for item in extra):
+        args.fields = [*args.fields, *extra]  # NAME=VALUE fields after an option
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jobq`` command."""
-    args = parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     from jobq.client import ApiError
 
     try:
         client = _client(args)
-        if args.action == "list":
-            return _dlq_list(client, args)
-        return _dlq_redrive(client, args)
+        code: int = args.handler(client, args)
     except ApiError as exc:
-        print(f"jobq: {exc.message}", file=sys.stderr)
+        details = f" {json.dumps(exc.details, ensure_ascii=False)}" if exc.details else ""
+        print(f"jobq: {exc.message} ({exc.code}){details}", file=sys.stderr)
         return 1
-    except (FileNotFoundError, UsageError) as exc:
+    except UsageError as exc:
         print(f"jobq: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `jobq list | head`: the reader left; say nothing, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        if os.environ.get("JOBQ_DEBUG"):
+            raise
+        print(f"jobq: {_explain(exc)}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _explain(exc: Exception) -> str:
+    """A line about an error outside the API: no stack, no credentials, no such stack."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    if isinstance(exc, NoRegionError):
+        return "no AWS region set (use --region, or set AWS_REGION)"
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message") or exc)
+    if isinstance(exc, BotoCoreError | OSError | LookupError | ValueError):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ class Client:
 
         path = Path(state_file or os.environ.get("JOBQ_LOCAL_STATE", LOCAL_STATE_FILE))
         if not path.exists():
-            raise FileNotFoundError(f"{path} not found; is `make run` running in this directory?")
+            raise FileNotFoundError(f"{path} not found: start the local runtime with make run in this directory")
         state = json.loads(path.read_text())
         return cls(state["api_url"], region=state["region"], credentials=Credentials(access_key_id, LOCAL_SECRET))
 
@@ -132,6 +132,8 @@ class Client:
         client = boto3.session.Session().client("cloudformation", region_name=kwargs.get("region"))
         stack = client.describe_stacks(StackName=stack_name)["Stacks"][0]
         outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+        if "ApiUrl" not in outputs:
+            raise LookupError(f"stack {stack_name} has no ApiUrl output: is it a jobq stack?")
         return cls(outputs["ApiUrl"], **kwargs)
 
     # -- jobs ---------------------------------------------------------------------------------

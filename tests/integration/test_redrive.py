@@ -3,30 +3,13 @@ history kept, DLQ emptied; admins only."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from jobq import cli
-from jobq.client import Client
 from tests.support.callers import ADMIN, ALICE
-from tests.support.stack import Stack
-
-
-class StackClient(Client):
-    """The real Client, its HTTP hop replaced by a call of the API function as ``caller``."""
-
-    def __init__(self, stack: Stack, caller: str) -> None:
-        super().__init__("https://api.local", region="us-east-1", token="unused")
-        self.stack = stack
-        self.caller = caller
-
-    def _send(self, method: str, url: str, data: bytes | None, headers: Mapping[str, str]) -> tuple[int, Any]:
-        parts = urlsplit(url)
-        result = self.stack.api(method, parts.path, query=parts.query, raw_body=data, caller=self.caller)
-        return result.status, result.body
+from tests.support.stack import Stack, StackClient
 
 
 @pytest.fixture(autouse=True)

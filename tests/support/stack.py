@@ -10,11 +10,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from moto import mock_aws
 
 from jobq import wiring
+from jobq.client import Client
 from jobq_local.events import (
     LambdaContext,
     QueueMessage,
@@ -247,3 +249,19 @@ def moto_stack(parameters: Mapping[str, str] | None = None) -> Iterator[Stack]:
         wiring.clear_caches()
         os.environ.clear()
         os.environ.update(saved)
+
+
+class StackClient(Client):
+    """The real ``jobq.Client``, its HTTP hop replaced by a call of the stack's API function as ``caller``."""
+
+    def __init__(self, stack: Stack, caller: str) -> None:
+        super().__init__("https://api.local", region=REGION, token="unused")
+        self.stack = stack
+        self.caller = caller
+
+    def _send(self, method: str, url: str, data: bytes | None, headers: Mapping[str, str]) -> tuple[int, Any]:
+        parts = urlsplit(url)
+        result = self.stack.api(
+            method, parts.path, query=parts.query, raw_body=data, caller=self.caller, headers=dict(headers)
+        )
+        return result.status, result.body
