@@ -6,8 +6,9 @@ is one way to put jobq together.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobq.adapters.aws import dynamodb_client, sqs_client
 from jobq.adapters.dynamodb import DynamoDBJobRepository, DynamoDBSweepIndex, JobsTable
@@ -95,10 +96,35 @@ def get_idempotency_store() -> PowertoolsIdempotencyStore:
     )
 
 
+class IdempotencyOnFirstUse:
+    """The API's IdempotencyStore, built by the first request that carries an Idempotency-Key.
+
+    Powertools idempotency imports boto3: requests without a key never pay for it.
+    """
+
+    def __init__(self) -> None:
+        self._context: Any = None
+
+    def register_lambda_context(self, context: Any) -> None:
+        """The invocation an in-progress record expires with (see PowertoolsIdempotencyStore)."""
+        self._context = context
+
+    def once(self, key: str, fingerprint: Mapping[str, Any], action: Callable[[], str]) -> tuple[str, bool]:
+        store = get_idempotency_store()
+        store.register_lambda_context(self._context)
+        return store.once(key, fingerprint, action)
+
+
+@per_process
+def get_idempotency_gate() -> IdempotencyOnFirstUse:
+    """The API's idempotency store, as the handler registers each invocation with it."""
+    return IdempotencyOnFirstUse()
+
+
 @per_process
 def get_job_service() -> JobService:
     """The API function's use cases."""
-    return build_job_service(get_api_settings(), events=get_job_events(), idempotency=get_idempotency_store())
+    return build_job_service(get_api_settings(), events=get_job_events(), idempotency=get_idempotency_gate())
 
 
 API_REDRIVE_LIMIT = 100

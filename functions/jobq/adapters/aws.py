@@ -1,12 +1,12 @@
-"""boto3 clients and the translation of SDK failures into domain errors."""
+"""AWS clients (botocore) and the translation of SDK failures into domain errors."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,15 +28,25 @@ CLIENT_CONFIG = Config(
 
 
 @per_process
+def aws_session() -> botocore.session.Session:
+    """The process's botocore session: its clients share one loader (service models read once).
+
+    botocore, not boto3: the functions use no boto3 resource, and importing boto3 (and s3transfer
+    with it) costs a cold start about 100 ms for nothing.
+    """
+    return botocore.session.get_session()
+
+
+@per_process
 def dynamodb_client() -> DynamoDBClient:
     """The process's DynamoDB client (region and endpoint from the standard AWS variables)."""
-    return boto3.session.Session().client("dynamodb", config=CLIENT_CONFIG)
+    return cast("DynamoDBClient", aws_session().create_client("dynamodb", config=CLIENT_CONFIG))
 
 
 @per_process
 def sqs_client() -> SQSClient:
     """The process's SQS client (region and endpoint from the standard AWS variables)."""
-    return boto3.session.Session().client("sqs", config=CLIENT_CONFIG)
+    return cast("SQSClient", aws_session().create_client("sqs", config=CLIENT_CONFIG))
 
 
 def error_code(exc: ClientError) -> str:

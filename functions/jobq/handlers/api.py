@@ -37,7 +37,7 @@ from jobq.handlers.identity import caller_of
 from jobq.handlers.openapi import JobqResolver
 from jobq.observability import instrument
 from jobq.settings import get_api_settings
-from jobq.wiring import get_idempotency_store, get_job_service, get_redriver, get_registry
+from jobq.wiring import get_idempotency_gate, get_job_service, get_redriver, get_registry
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -272,7 +272,7 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
     )
 
     def handle(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        get_idempotency_store().register_lambda_context(context)
+        get_idempotency_gate().register_lambda_context(context)
         return app.resolve(treat_body_as_json(event), context)
 
     return instrument(handle, correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 from jobq.domain.models import SubmitJobRequest
 from jobq.domain.registry import JobRegistry
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 SUBMIT_PATH = "/jobs"
 REF_PREFIX = "#/components/schemas/"
@@ -31,6 +33,8 @@ class JobqResolver(APIGatewayHttpResolver):
 
     def get_openapi_schema(self, **options: Any) -> OpenAPI:
         """Powertools' document with the per-type submit union and only the statuses each route sends."""
+        from aws_lambda_powertools.event_handler.openapi.models import OpenAPI  # the docs routes' alone
+
         document = super().get_openapi_schema(**options).model_dump(by_alias=True, exclude_none=True, mode="json")
         return OpenAPI.model_validate(exact_document(document, self._registry()))
 
