@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e run bench coldstart chaos dlq-list dlq-redrive events lock clean
+.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e run bench coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,7 +45,18 @@ checkov: $(STAMP) ## security scan of template.yaml: every finding fixed, or ski
 	  if [ $$status -ne 0 ] || grep -q 'Parsing errors' .checkov.out || ! grep -q 'Passed checks: [1-9]' .checkov.out; then \
 	    cat .checkov.err >&2; echo "checkov: template.yaml has findings (or could not be read)" >&2; exit 1; fi
 
-pytest: $(STAMP) ## unit, integration and end-to-end tests
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium (the dashboard's browser test drives it headless)"
+	@SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+	@test -x $(CHROMIUM)
+
+chromium: $(CHROMIUM) ## Debian's headless Chromium for the dashboard's browser test (apt-get, when missing)
+
+pytest: $(STAMP) $(CHROMIUM) ## unit, integration and end-to-end tests
 	$(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -54,7 +65,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q tests/e2e
 
 run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://127.0.0.1:3000)
@@ -65,6 +76,9 @@ bench: $(STAMP) ## throughput and latency of echo jobs through the local runtime
 
 coldstart: $(STAMP) ## cold init of each function vs a bare boto3 function with the same clients (median of paired fresh processes)
 	$(BIN)/python -m bench.coldstart $(ARGS)
+
+screenshot: $(STAMP) $(CHROMIUM) ## docs/dashboard.png: the dashboard over a local runtime with a few jobs, in headless Chromium
+	$(BIN)/python -m tests.support.screenshot docs/dashboard.png
 
 chaos: $(STAMP) ## fault-injection run: JOBS jobs (default 10000, about a third of operations faulted)
 	$(BIN)/python -m tests.support.chaos --jobs $(or $(JOBS),10000) --seed $(or $(SEED),7)

@@ -346,6 +346,13 @@ def cmd_dlq_redrive(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(client: Client, args: argparse.Namespace) -> int:
+    from jobq.dashboard import serve
+
+    serve(client, port=args.port, refresh_seconds=args.refresh)
+    return 0
+
+
 # -- arguments ------------------------------------------------------------------------------------
 
 
@@ -365,9 +372,10 @@ def _target_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 def _operator_commands(
     commands: Any,
     common: argparse.ArgumentParser,
+    command: Callable[..., argparse.ArgumentParser],
     reading: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
 ) -> None:
-    """``dlq list|redrive``."""
+    """``dlq list|redrive`` and ``dashboard``."""
     dlq = commands.add_parser("dlq", parents=[common], help="the dead-letter queue (admins)")
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
     dlq_list = actions.add_parser("list", parents=[common], help="messages in the DLQ and their jobs")
@@ -376,6 +384,9 @@ def _operator_commands(
     redrive = actions.add_parser("redrive", parents=[common], help="queue the DLQ's failed jobs again (keeps history)")
     redrive.set_defaults(handler=cmd_dlq_redrive)
     redrive.add_argument("--job", help="only this job")
+    dashboard = command("dashboard", cmd_dashboard, "a web page over the deployment, on http://127.0.0.1:PORT")
+    dashboard.add_argument("--port", type=int, default=8300, help="default 8300")
+    dashboard.add_argument("--refresh", type=float, default=2.0, metavar="S", help="auto refresh every S seconds")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -430,7 +441,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "job_id", metavar="JOB_ID"
     )
     reading(command("types", cmd_types, "the job types and their payload fields"))
-    _operator_commands(commands, common, reading)
+    _operator_commands(commands, common, command, reading)
     if not argv:
         parser.print_help(sys.stderr)
         raise SystemExit(2)

@@ -1,17 +1,20 @@
 """Loaded by Python at start-up when this folder is on PYTHONPATH (the hostile-handler e2e tests put it there).
 
-It adds job types written the way a careless or hostile author might, to the registry of every process it runs
-in: the local runtime and its worker environments. Production code has no such hook.
+It adds test-only job types to the registry of every process it runs in (the local runtime and its worker
+environments): handlers written the way a careless or hostile author might, and ``flaky``, which fails for good
+while a marker file exists (the dashboard's browser test retries it after removing the file). Production code
+has no such hook.
 """
 
 import os
 import sys
 import time
+from pathlib import Path
 
 from pydantic import BaseModel
 
 import jobq.jobs
-from jobq import JobContext, JobRegistry, JobType
+from jobq import JobContext, JobRegistry, JobType, NonRetryableError
 
 _builtins = jobq.jobs.build_registry
 
@@ -29,11 +32,24 @@ def _dies(payload: Anything, ctx: JobContext) -> None:
     os._exit(7)
 
 
+class Marker(BaseModel):
+    """The marker file whose presence makes a ``flaky`` job fail."""
+
+    marker: str
+
+
+def _flaky(payload: Marker, ctx: JobContext) -> dict[str, bool]:
+    if Path(payload.marker).exists():
+        raise NonRetryableError(f"flaky: {payload.marker} exists")
+    return {"ok": True}
+
+
 def build_registry() -> JobRegistry:
     registry = _builtins()
     extra = [
         JobType("exits", Anything, _exits, timeout_seconds=10),
         JobType("dies", Anything, _dies, timeout_seconds=10),
+        JobType("flaky", Marker, _flaky, timeout_seconds=10),
     ]
     return JobRegistry([*(registry.require(name) for name in registry.names), *extra])
 
