@@ -246,7 +246,7 @@ class LocalRuntime:
 
         assert self.emulator_port is not None
         self._store = subprocess.Popen(  # noqa: S603 - moto's own server module, on 127.0.0.1
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.emulator_port)],
+            [sys.executable, "-m", "jobq_local.store", "--host", self.host, "--port", str(self.emulator_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal, before exec

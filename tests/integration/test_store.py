@@ -1,0 +1,99 @@
+"""The embedded store (jobq_local.store): moto's server with a queue's attributes computed when read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.sqs.models import Queue
+
+from jobq_local.process import free_port
+from jobq_local.store import QueueAttributes
+
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:dead"
+
+
+@pytest.mark.parametrize(
+    ("name", "attributes"),
+    [
+        ("plain", {}),
+        ("tuned", {"VisibilityTimeout": "90", "DelaySeconds": "3", "MessageRetentionPeriod": "1209600"}),
+        ("redriven", {"RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 5})}),
+        ("fifo.fifo", {"FifoQueue": "true", "ContentBasedDeduplication": "true"}),
+        ("encrypted", {"KmsMasterKeyId": "alias/aws/sqs", "SqsManagedSseEnabled": "false"}),
+    ],
+)
+def test_the_same_attributes_as_moto_computes_them(name: str, attributes: dict[str, str]) -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        if "RedrivePolicy" in attributes:
+            sqs.create_queue(QueueName="dead")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        for n in range(5):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n), **({"MessageGroupId": "g"} if "fifo" in name else {}))
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends["123456789012"]["us-east-1"].queues[name]
+        lazy = QueueAttributes(queue)
+        assert dict(lazy) == queue.attributes
+        if name in {"plain", "redriven", "encrypted"}:  # (delayed messages and a busy FIFO group show none)
+            assert lazy.get("ApproximateNumberOfMessages") == 3
+        assert lazy.get("NoSuchAttribute") is None
+        assert "QueueArn" in lazy
+
+
+def test_the_store_process_serves_queues_and_tables() -> None:
+    """The store answers as moto's server does: a deep queue's attributes, a table's items."""
+    port = free_port()
+    store = subprocess.Popen(
+        [sys.executable, "-m", "jobq_local.store", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the store did not start"
+                time.sleep(0.1)
+        for _ in range(150):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": "x"} for n in range(10)])
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert depth["Attributes"]["ApproximateNumberOfMessages"] == "1500"
+        every = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert {"QueueArn", "VisibilityTimeout", "ApproximateNumberOfMessagesNotVisible"} <= set(every)
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+        )
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(TableName="t", Item={"id": {"S": "1"}})
+        assert dynamodb.get_item(TableName="t", Key={"id": {"S": "1"}})["Item"] == {"id": {"S": "1"}}
+        assert Queue.attributes.fget is not QueueAttributes  # the patch lives in the store process only
+    finally:
+        store.terminate()
+        store.wait(timeout=10)
