@@ -22,6 +22,7 @@ from jobq.domain.models import (
     JobStatus,
     ListQuery,
     Progress,
+    document_bytes,
     new_job_id,
 )
 from jobq.domain.ports import ConditionFailedError, Expect, JobChange, JobRepository, RecordTooLargeError
@@ -340,6 +341,52 @@ def test_listing_filters_by_status_and_type(repo: JobRepository) -> None:
     assert [i for page in echo for i in page] == [j.job_id for j in newest_first if j.type == "echo"]
     both = _all_pages(repo, ListQuery(status=JobStatus.FAILED, type="echo", limit=100))
     assert both == [[j.job_id for j in newest_first if j.status is JobStatus.FAILED and j.type == "echo"]]
+
+
+def test_listing_by_failed_or_cancelled_follows_each_status_change(repo: JobRepository) -> None:
+    failed = [stored(repo, status=JobStatus.FAILED, owner=ALICE if n % 2 else BOB) for n in range(6)]
+    for _ in range(4):
+        stored(repo, status=JobStatus.SUCCEEDED)
+    cancelled = stored(repo, status=JobStatus.CANCELLED, owner=ALICE)
+
+    def listed(status: JobStatus, owner: str | None = None) -> list[str]:
+        return [i for page in _all_pages(repo, ListQuery(status=status, owner=owner, limit=2)) for i in page]
+
+    assert listed(JobStatus.FAILED) == [job.job_id for job in reversed(failed)]
+    assert listed(JobStatus.FAILED, ALICE) == [job.job_id for job in reversed(failed) if job.owner == ALICE]
+    assert listed(JobStatus.CANCELLED) == [cancelled.job_id]
+    retried = repo.update(  # an API retry: failed -> queued
+        failed[1].job_id, JobChange(status=JobStatus.QUEUED, at=NOW), expect=Expect.status(JobStatus.FAILED)
+    )
+    repo.update(  # ... and its next attempt ends cancelled
+        retried.job_id, JobChange(status=JobStatus.CANCELLED, at=NOW), expect=Expect.status(JobStatus.QUEUED)
+    )
+    assert failed[1].job_id not in listed(JobStatus.FAILED)
+    assert listed(JobStatus.CANCELLED) == [cancelled.job_id, failed[1].job_id]
+    assert listed(JobStatus.CANCELLED, ALICE) == [cancelled.job_id, failed[1].job_id]
+    assert listed(JobStatus.CANCELLED, BOB) == []
+
+
+def test_a_page_stops_before_its_documents_pass_max_bytes(repo: JobRepository) -> None:
+    jobs = [stored(repo, payload={"blob": "x" * 40_000}) for _ in range(9)]
+    small = stored(repo)
+    limit = 3 * document_bytes(jobs[0]) + 100
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = repo.list_jobs(ListQuery(limit=100, cursor=cursor, max_bytes=limit))
+        pages += 1
+        assert page.items, "every page holds at least one job"
+        assert sum(document_bytes(job) for job in page.items) <= limit
+        seen += [job.job_id for job in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [small.job_id, *(job.job_id for job in reversed(jobs))]  # each once, newest first
+    assert pages == 4  # [small + 2 big], then 3, 3, 1: the cut falls where the next job would not fit
+    lone = repo.list_jobs(ListQuery(limit=100, max_bytes=10))  # one job over the limit still gets a page
+    assert [job.job_id for job in lone.items] == [small.job_id]
 
 
 def test_listing_by_owner_reads_only_that_owners_jobs(repo: JobRepository) -> None:

@@ -53,7 +53,16 @@ def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack)
     assert description["KeySchema"] == declared["KeySchema"]
     indexes = {index["IndexName"]: index for index in description["GlobalSecondaryIndexes"]}
     declared_indexes = {index["IndexName"]: index for index in declared["GlobalSecondaryIndexes"]}
-    assert set(indexes) == set(declared_indexes) == {dynamodb.LIST_INDEX, dynamodb.OWNER_INDEX}
+    assert (
+        set(indexes)
+        == set(declared_indexes)
+        == {
+            dynamodb.LIST_INDEX,
+            dynamodb.OWNER_INDEX,
+            dynamodb.STATUS_INDEX,
+            dynamodb.OWNER_STATUS_INDEX,
+        }
+    )
     for name, index in indexes.items():
         assert index["KeySchema"] == declared_indexes[name]["KeySchema"]
         assert index["Projection"] == declared_indexes[name]["Projection"]
@@ -65,6 +74,11 @@ def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack)
         dynamodb.OWNER_SHARD_ATTRIBUTE,
         dynamodb.LIST_SORT_ATTRIBUTE,
     ]
+    for name, partition in (
+        (dynamodb.STATUS_INDEX, dynamodb.LIST_SHARD_ATTRIBUTE),
+        (dynamodb.OWNER_STATUS_INDEX, dynamodb.OWNER_SHARD_ATTRIBUTE),
+    ):
+        assert [k["AttributeName"] for k in indexes[name]["KeySchema"]] == [partition, dynamodb.STATUS_SORT_ATTRIBUTE]
     ttl = aws_stack.dynamodb.describe_time_to_live(TableName=aws_stack.table_name)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == declared["TimeToLiveSpecification"]["AttributeName"] == dynamodb.TTL_ATTRIBUTE
     assert ttl["TimeToLiveStatus"] == "ENABLED"

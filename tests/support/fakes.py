@@ -21,6 +21,7 @@ from jobq.domain.models import (
     JobPage,
     JobStatus,
     ListQuery,
+    document_bytes,
     record_bytes,
 )
 from jobq.domain.ports import (
@@ -158,7 +159,14 @@ class InMemoryJobRepository:
             and (after is None or job.job_id < after)
         ]
         page = matching[: query.limit]
-        more = len(matching) > query.limit
+        if query.max_bytes is not None:  # the first job always; then while the documents fit
+            size = 0
+            for count, job in enumerate(page):
+                size += document_bytes(job)
+                if count and size > query.max_bytes:
+                    page = page[:count]
+                    break
+        more = len(matching) > len(page)
         cursor = None
         if more and page:
             cursor = base64.urlsafe_b64encode(json.dumps(filters | {"after": page[-1].job_id}).encode()).decode()

@@ -49,6 +49,8 @@ class HttpResult:
     status: int
     headers: Mapping[str, str]
     body: Any
+    response_bytes: int = 0
+    """The function's whole response as Lambda returns it (JSON): what Lambda's 6 MB limit applies to."""
 
     @property
     def error_code(self) -> str | None:
@@ -118,6 +120,7 @@ class Stack:
             status=int(response["statusCode"]),
             headers={k.lower(): v for k, v in (response.get("headers") or {}).items()},
             body=json.loads(payload) if payload else None,
+            response_bytes=len(json.dumps(response)),
         )
 
     def submit(self, job_type: str, payload: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import UTC, datetime
@@ -79,6 +80,15 @@ MAX_RECORD_BYTES = 400 * 1024
 def record_bytes(job: Job) -> int:
     """A close upper bound of the job's stored size: every field's JSON text, names included, plus index keys."""
     return len(job.model_dump_json().encode()) + 512
+
+
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+"""A listing page's job documents stay below this: API Gateway and Lambda return at most 6 MB."""
+
+
+def document_bytes(job: Job) -> int:
+    """What the job's API document adds to a response: its JSON, as escaped inside Lambda's response (ASCII)."""
+    return len(json.dumps(job.to_document().model_dump_json()))
 
 
 def appended_history(
@@ -329,6 +339,8 @@ class ListQuery(BaseModel):
     """Only this owner's jobs (read from the owner index); None: every owner's."""
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = None
+    max_bytes: int | None = Field(default=None, ge=1)
+    """Stop the page before its job documents pass this many bytes of JSON (None: no limit)."""
 
 
 class JobPage(BaseModel):

@@ -17,6 +17,7 @@ from jobq.domain.errors import (
 from jobq.domain.identity import Caller
 from jobq.domain.models import (
     JOB_ID_PATTERN,
+    MAX_PAGE_BYTES,
     Job,
     JobMessage,
     JobPage,
@@ -158,7 +159,7 @@ class JobService:
             if query.owner not in {None, caller.principal}:
                 return JobPage(items=(), next_cursor=None)  # other callers' jobs do not exist for this one
             query = query.model_copy(update={"owner": caller.principal})
-        return self._repo.list_jobs(query)
+        return self._repo.list_jobs(query.model_copy(update={"max_bytes": MAX_PAGE_BYTES}))
 
     def cancel(self, job_id: str, caller: Caller) -> Job:
         """``queued`` -> ``cancelled``; a ``running`` job is asked to stop (``cancel_requested``, honoured at its

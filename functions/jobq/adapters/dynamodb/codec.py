@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from jobq.adapters.dynamodb.schema import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from jobq.adapters.dynamodb.schema import KEY_ATTRIBUTE, STATUS_SORT_ATTRIBUTE, TTL_ATTRIBUTE, status_sort_key
 from jobq.domain.models import AttemptFailure, Job, JobError, JobStatus, Progress, format_timestamp
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ def encode_job(job: Job, *, expires_at: datetime) -> dict[str, AttributeValueTyp
         value = getattr(job, name)
         if value is not None:
             item[name] = {"S": format_timestamp(value)}
+    if (status_key := status_sort_key(job.status, job.job_id)) is not None:
+        item[STATUS_SORT_ATTRIBUTE] = {"S": status_key}
     if job.progress is not None:
         item["progress"] = json_model_attribute(job.progress)
     if job.cancel_requested:

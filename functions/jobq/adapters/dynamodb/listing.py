@@ -10,9 +10,10 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from jobq.adapters.dynamodb.schema import INDEXED_STATUSES
 from jobq.adapters.dynamodb.table import BATCH_GET_MAX, JobsTable
 from jobq.domain.errors import InvalidCursorError
-from jobq.domain.models import JOB_ID_PATTERN, Job, JobPage, ListQuery
+from jobq.domain.models import JOB_ID_PATTERN, Job, JobPage, ListQuery, document_bytes
 
 _CURSOR_VERSION = 1
 _EXHAUSTED = "~"
@@ -23,25 +24,41 @@ _FILTERED_CHUNK = 25
 
 
 def list_page(table: JobsTable, query: ListQuery) -> JobPage:
-    """Newest first across all shards (a k-way merge), status filtered after reading the items."""
+    """Newest first across all shards (a k-way merge).
+
+    A status the sparse status indexes hold (failed, cancelled) is read from them: in proportion to the
+    page. Other statuses are filtered after reading the items, at most 1,000 of them a page. A page also
+    stops before its documents pass ``query.max_bytes``; its cursor resumes after the last job it holds.
+    """
     cursor = Cursor.decode(query, table.shards)
     merge = ShardMerge(table, cursor, query, page_size=min(100, query.limit + 1))
     wanted = query.limit
-    budget = wanted * _UNFILTERED_EXAMINE_FACTOR if query.status is None else _FILTERED_EXAMINE_LIMIT
+    scanned = query.status is not None and query.status not in INDEXED_STATUSES
+    budget = _FILTERED_EXAMINE_LIMIT if scanned else wanted * _UNFILTERED_EXAMINE_FACTOR
     items: list[Job] = []
+    size = 0
     examined = 0
-    while len(items) < wanted and examined < budget:
+    full = False
+    while not full and len(items) < wanted and examined < budget:
         remaining = wanted - len(items)
-        chunk = remaining if query.status is None else max(remaining, _FILTERED_CHUNK)
+        chunk = max(remaining, _FILTERED_CHUNK) if scanned else remaining
         candidates = merge.take(min(BATCH_GET_MAX, chunk))
         if not candidates:
             break
         jobs = table.batch_get([entry.job_id for entry in candidates])
         for entry in candidates:
+            job = jobs.get(entry.job_id)
+            # An index entry can lag its item (a GSI is eventually consistent): the item's status decides.
+            matches = job is not None and (query.status is None or job.status is query.status)
+            if matches and job is not None and query.max_bytes is not None:
+                grown = size + document_bytes(job)
+                if items and grown > query.max_bytes:
+                    full = True  # this job starts the next page: not consumed
+                    break
+                size = grown
             examined += 1
             merge.consume(entry)
-            job = jobs.get(entry.job_id)
-            if job is not None and (query.status is None or job.status is query.status):
+            if matches and job is not None:
                 items.append(job)
                 if len(items) == wanted:
                     break
@@ -110,6 +127,7 @@ class ShardMerge:
         self._cursor = cursor
         self._type = query.type
         self._owner = query.owner
+        self._status = query.status.value if query.status in INDEXED_STATUSES and query.status else None
         self._page = page_size
         self._shards = [
             _Shard(
@@ -129,7 +147,7 @@ class ShardMerge:
         shard = self._shards[index]
         while not shard.buffer and shard.more_pages:
             ids, shard.next_before = self._table.query_shard(
-                shard.index, shard.next_before, self._page, self._type, owner=self._owner
+                shard.index, shard.next_before, self._page, self._type, owner=self._owner, status=self._status
             )
             shard.more_pages = shard.next_before is not None
             shard.buffer.extend(ids)

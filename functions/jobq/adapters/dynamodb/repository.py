@@ -24,9 +24,11 @@ from jobq.adapters.dynamodb.schema import (
     LIST_SHARD_ATTRIBUTE,
     LIST_SORT_ATTRIBUTE,
     OWNER_SHARD_ATTRIBUTE,
+    STATUS_SORT_ATTRIBUTE,
     TTL_ATTRIBUTE,
     list_shard,
     owner_shard,
+    status_sort_key,
 )
 from jobq.adapters.dynamodb.table import JobsTable
 from jobq.domain.models import MAX_RECORD_BYTES, Job, JobPage, JobStatus, ListQuery, format_timestamp
@@ -124,6 +126,10 @@ class DynamoDBJobRepository:
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
         expression = UpdateExpression()
         expression.set("status", {"S": change.status.value})
+        # In the sparse status indexes while failed or cancelled; out of them otherwise (removing an absent
+        # attribute writes no index).
+        status_key = status_sort_key(change.status, job_id)
+        expression.set_or_remove(STATUS_SORT_ATTRIBUTE, None if status_key is None else {"S": status_key})
         expression.set("updated_at", {"S": format_timestamp(change.at)})
         expression.set(TTL_ATTRIBUTE, {"N": str(int((change.at + self._ttl).timestamp()))})
         if change.result is not UNSET:

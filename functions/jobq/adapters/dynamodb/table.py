@@ -15,6 +15,9 @@ from jobq.adapters.dynamodb.schema import (
     LIST_SORT_ATTRIBUTE,
     OWNER_INDEX,
     OWNER_SHARD_ATTRIBUTE,
+    OWNER_STATUS_INDEX,
+    STATUS_INDEX,
+    STATUS_SORT_ATTRIBUTE,
     owner_shard,
     shard_name,
 )
@@ -45,20 +48,26 @@ class JobsTable:
         *,
         owner: str | None = None,
         newest_first: bool = True,
+        status: str | None = None,
     ) -> tuple[list[str], str | None]:
         """One page of a listing shard beyond ``bound`` (older ids if newest first, else newer ones).
 
         Every owner's jobs from ListIndex, or with ``owner`` one owner's from OwnerIndex (never a filter over
-        other owners' entries). Returns the job ids and the bound of the next page (None: the shard ends here).
+        other owners' entries). With ``status`` (an indexed one: failed, cancelled), only that status's jobs,
+        from the sparse StatusIndex or OwnerStatusIndex. Returns the job ids and the bound of the next page
+        (None: the shard ends here).
         """
         key_condition = "#shard = :shard"
         if owner is None:
-            index, partition = LIST_INDEX, shard_name(shard)
+            index, partition = (LIST_INDEX if status is None else STATUS_INDEX), shard_name(shard)
             names = {"#shard": LIST_SHARD_ATTRIBUTE}
         else:
-            index, partition = OWNER_INDEX, owner_shard(owner, shard_name(shard))
+            index = OWNER_INDEX if status is None else OWNER_STATUS_INDEX
+            partition = owner_shard(owner, shard_name(shard))
             names = {"#shard": OWNER_SHARD_ATTRIBUTE}
         values: dict[str, AttributeValueTypeDef] = {":shard": {"S": partition}}
+        if status is not None:
+            return self._query_status(index, key_condition, names, values, status, bound, limit, job_type)
         if bound is not None:
             key_condition += f" AND #sk {'<' if newest_first else '>'} :bound"
             values[":bound"] = {"S": bound}
@@ -82,6 +91,42 @@ class JobsTable:
         ids = [item[LIST_SORT_ATTRIBUTE]["S"] for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return ids, (last[LIST_SORT_ATTRIBUTE]["S"] if last else None)
+
+    def _query_status(
+        self,
+        index: str,
+        key_condition: str,
+        names: dict[str, str],
+        values: dict[str, AttributeValueTypeDef],
+        status: str,
+        bound: str | None,
+        limit: int,
+        job_type: str | None,
+    ) -> tuple[list[str], str | None]:
+        """Newest first within ``status``: sort keys between ``<status>#`` and ``<status>#<bound>`` (exclusive)."""
+        names["#sk"] = STATUS_SORT_ATTRIBUTE
+        values[":lo"] = {"S": f"{status}#"}
+        values[":hi"] = {"S": f"{status}#{bound if bound is not None else '~'}"}
+        extra: dict[str, Any] = {}
+        if job_type is not None:
+            extra["FilterExpression"] = "#type = :type"
+            names["#type"] = "type"
+            values[":type"] = {"S": job_type}
+        with unavailable_on_failure("DynamoDB", "Query"):
+            response = self.client.query(
+                TableName=self.name,
+                IndexName=index,
+                KeyConditionExpression=f"{key_condition} AND #sk BETWEEN :lo AND :hi",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                Limit=limit if bound is None else limit + 1,  # room for the bound itself
+                **extra,
+            )
+        ids = [item[STATUS_SORT_ATTRIBUTE]["S"].split("#", 1)[1] for item in response.get("Items", [])]
+        ids = [job_id for job_id in ids if job_id != bound]  # BETWEEN includes the bound itself
+        last = response.get("LastEvaluatedKey")
+        return ids, (last[STATUS_SORT_ATTRIBUTE]["S"].split("#", 1)[1] if last else None)
 
     def batch_get(self, job_ids: Sequence[str]) -> dict[str, Job]:
         """The jobs that still exist, by id (BatchGetItem, 100 keys a request, unprocessed keys retried)."""
