@@ -219,6 +219,37 @@ def cmd_submit(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit_many(client: Client, args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.file == "-" else _read(args.file)
+    try:
+        stripped = text.strip()
+        specs = (
+            json.loads(stripped)
+            if stripped.startswith("[")
+            else [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        )
+    except ValueError as exc:
+        raise UsageError(f"{args.file}: not a JSON array or JSON lines: {exc}") from None
+    if not specs or not all(isinstance(spec, dict) for spec in specs):
+        raise UsageError(f'{args.file}: give jobs as objects: {{"type": ..., "payload": {{...}}}}')
+    try:
+        jobs = client.submit_many(specs, idempotency_key=args.key)
+    except TypeError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json([job.model_dump(mode="json") for job in jobs])
+    else:
+        print("\n".join(job.job_id for job in jobs))
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+
+
 def cmd_get(client: Client, args: argparse.Namespace) -> int:
     job = client.get(args.job_id)
     _print_json(job.model_dump(mode="json")) if args.json else _show_job(job)
@@ -422,6 +453,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     submit.add_argument("--delay", type=int, default=0, metavar="S", help="start no sooner than S seconds (0..900)")
     submit.add_argument("--wait", "-w", action="store_true", help="wait for the job; exit 0 if it succeeded, 1 if not")
     waiting(submit)
+    many = reading(command("submit-many", cmd_submit_many, "submit jobs from a file, 25 a request (POST /jobs/batch)"))
+    many.add_argument(
+        "file", metavar="FILE", help="a JSON array or JSON lines of {type, payload, delay_seconds}; - for stdin"
+    )
+    many.add_argument("--key", metavar="K", help="Idempotency-Key: the same file and key submit nothing new")
     reading(command("get", cmd_get, "show a job")).add_argument("job_id", metavar="JOB_ID")
     wait = reading(command("wait", cmd_wait, "wait for a job with a progress line; exit 0 if it succeeded, 1 if not"))
     wait.add_argument("job_id", metavar="JOB_ID")

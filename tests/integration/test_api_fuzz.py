@@ -40,6 +40,7 @@ WITHOUT_INPUT = {"GET /dlq", "GET /types"}
 DOCUMENTED = {
     "GET /jobs",
     "POST /jobs",
+    "POST /jobs/batch",
     "GET /jobs/{job_id}",
     "POST /jobs/{job_id}/cancel",
     "POST /jobs/{job_id}/retry",

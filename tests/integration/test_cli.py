@@ -140,3 +140,22 @@ def test_another_callers_job_does_not_exist_for_this_one(
     code, _, err = run(capsys, "get", job_id)
     assert code == 1
     assert "(job_not_found)" in err
+
+
+def test_submit_many_reads_json_lines_or_an_array_and_submits_in_batches(
+    aws_stack: Stack, capsys: Capture, tmp_path: Any
+) -> None:
+    lines = tmp_path / "jobs.jsonl"
+    lines.write_text("\n".join(json.dumps({"type": "echo", "payload": {"n": n}}) for n in range(30)) + "\n")
+    code, out, _ = run(capsys, "submit-many", str(lines), "--key", "nightly")
+    ids = out.split()
+    assert (code, len(ids)) == (0, 30)
+    assert [aws_stack.job(job_id)["payload"] for job_id in ids] == [{"n": n} for n in range(30)]
+    assert run(capsys, "submit-many", str(lines), "--key", "nightly")[1].split() == ids  # nothing new
+    array = tmp_path / "jobs.json"
+    array.write_text(json.dumps([{"type": "sleep", "payload": {"seconds": 0}}, {"type": "nosuch"}]))
+    code, _, err = run(capsys, "submit-many", str(array))
+    assert code == 1
+    assert "(invalid_batch)" in err
+    assert '"index": 1' in err
+    assert run(capsys, "submit-many", str(tmp_path / "missing.json"))[0] == 2

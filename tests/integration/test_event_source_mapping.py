@@ -139,6 +139,7 @@ def test_routes_and_environment_come_from_the_template(aws_stack: Stack) -> None
     routes = api_routes(aws_stack.template, every)
     assert {route.key for route in routes} == {
         "POST /jobs",
+        "POST /jobs/batch",
         "GET /jobs",
         "GET /jobs/{job_id}",
         "POST /jobs/{job_id}/cancel",

@@ -280,3 +280,15 @@ def test_listing_filters_by_status_and_type(aws_stack: Stack) -> None:
     assert ids("type=fail") == [fail["job_id"]]
     assert ids("type=echo&status=failed") == []
     assert aws_stack.api("GET", "/jobs", query="status=bogus").status == 400
+
+
+def test_a_batch_runs_like_single_jobs(aws_stack: Stack) -> None:
+    jobs = [{"type": "echo", "payload": {"n": n}} for n in range(25)]
+    response = aws_stack.api("POST", "/jobs/batch", {"jobs": jobs})
+    assert response.status == 202, response.body
+    ids = [job["job_id"] for job in response.body["items"]]
+    assert len(set(ids)) == 25
+    aws_stack.drain()
+    done = [aws_stack.job(job_id) for job_id in ids]
+    assert [job["status"] for job in done] == ["succeeded"] * 25
+    assert [job["result"] for job in done] == [{"n": n} for n in range(25)]

@@ -88,6 +88,16 @@ def test_insert_then_get_returns_the_same_job(repo: JobRepository) -> None:
     assert repo.get(job.job_id) == job
 
 
+def test_insert_many_stores_every_job_or_none(repo: JobRepository) -> None:
+    jobs = [a_job(payload={"n": n}) for n in range(30)]
+    repo.insert_many(jobs)
+    assert [repo.get(job.job_id) for job in jobs] == jobs
+    too_big = [a_job(), a_job(payload={"blob": "x" * MAX_RECORD_BYTES})]
+    with pytest.raises(RecordTooLargeError):
+        repo.insert_many(too_big)
+    assert repo.get(too_big[0].job_id) is None
+
+
 def test_get_of_a_missing_job_is_none(repo: JobRepository) -> None:
     assert repo.get(a_job().job_id) is None
 

@@ -71,6 +71,15 @@ class InMemoryJobRepository:
             self.jobs[job.job_id] = job
             self.writes += 1
 
+    def insert_many(self, jobs: Any) -> None:
+        self._check_available()
+        with self._lock:
+            for job in jobs:
+                _check_size(job)  # all or none
+            for job in jobs:
+                self.jobs[job.job_id] = job
+                self.writes += 1
+
     def get(self, job_id: str) -> Job | None:
         self._check_available()
         return self.jobs.get(job_id)
@@ -190,6 +199,11 @@ class FakeQueue:
         if self.unavailable:
             raise DependencyUnavailableError("SQS is down (fake)")
         self.sent.append((message, delay_seconds))
+
+    def send_many(self, messages: Any) -> None:
+        if self.unavailable:
+            raise DependencyUnavailableError("SQS is down (fake)")
+        self.sent.extend(messages)
 
     def send_to_dead_letter(self, message: JobMessage) -> None:
         if self.unavailable:

@@ -110,11 +110,14 @@ def test_submit_sends_the_body_and_idempotency_key() -> None:
     assert headers == {"Idempotency-Key": "k-1"}
 
 
-def test_submit_many_submits_each_in_order_and_refuses_unknown_fields() -> None:
-    client = Scripted((202, job()), (202, job()))
-    jobs = client.submit_many([{"type": "echo"}, {"type": "count", "payload": {"to": 1}, "idempotency_key": "k"}])
-    assert len(jobs) == 2
-    assert [asked[2]["type"] for asked in client.asked] == ["echo", "count"]
+def test_submit_many_sends_batches_of_25_with_a_key_each_and_refuses_unknown_fields() -> None:
+    client = Scripted((202, {"items": [job()] * 25}), (202, {"items": [job()] * 5}))
+    jobs = client.submit_many([{"type": "echo", "payload": {"n": n}} for n in range(30)], idempotency_key="k")
+    assert len(jobs) == 30
+    assert [(method, url) for method, url, _, _ in client.asked] == [("POST", "https://api.example/jobs/batch")] * 2
+    assert [len(body["jobs"]) for _, _, body, _ in client.asked] == [25, 5]
+    assert client.asked[1][2]["jobs"][0] == {"type": "echo", "payload": {"n": 25}, "delay_seconds": 0}
+    assert [headers for _, _, _, headers in client.asked] == [{"Idempotency-Key": "k.0"}, {"Idempotency-Key": "k.1"}]
     with pytest.raises(TypeError, match="a job to submit is"):
         client.submit_many([{"type": "echo", "colour": "red"}])
 

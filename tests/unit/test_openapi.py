@@ -55,6 +55,17 @@ def test_every_documented_status_is_one_the_route_sends_and_every_sent_one_is_do
     call("POST /jobs", body="[1]")  # 400
     call("POST /jobs", body=json.dumps({"type": "echo", "payload": {"x": "y" * MAX_BODY_BYTES}}))  # 413
     call("POST /jobs", json_body={"type": "nosuch"})  # 422
+    batch = {"jobs": [echo]}
+    batch_key = {"content-type": "application/json", "idempotency-key": "b1"}
+    call("POST /jobs/batch", json_body=batch)  # 202
+    call("POST /jobs/batch", json_body=batch, headers=batch_key)  # 202
+    call("POST /jobs/batch", json_body=batch, headers=batch_key)  # 200: the same request again
+    call("POST /jobs/batch", json_body={"jobs": [echo, echo]}, headers=batch_key)  # 409
+    call("POST /jobs/batch", body="[1]")  # 400
+    call(
+        "POST /jobs/batch", body=json.dumps({"jobs": [{"type": "echo", "payload": {"x": "y" * MAX_BODY_BYTES}}]})
+    )  # 413
+    call("POST /jobs/batch", json_body={"jobs": [{"type": "nosuch"}]})  # 422
     call("GET /jobs")  # 200
     call("GET /jobs", query="limit=0")  # 400
     call("GET /jobs/{job_id}", job_id=queued.job_id)  # 200
@@ -76,7 +87,7 @@ def test_every_documented_status_is_one_the_route_sends_and_every_sent_one_is_do
     call("POST /dlq/redrive", as_caller=ADMIN, json_body={"job_id": 5})  # 422
     call("POST /dlq/redrive", json_body={})  # 403
     for label in list(sent):
-        body = echo if label == "POST /jobs" else {}
+        body = echo if label == "POST /jobs" else {"jobs": [echo]} if label == "POST /jobs/batch" else {}
         call(label, caller=None, json_body=body, job_id=queued.job_id)  # 401: no authenticated caller
     repo.unavailable = queue.unavailable = True
 
@@ -86,6 +97,7 @@ def test_every_documented_status_is_one_the_route_sends_and_every_sent_one_is_do
     monkeypatch.setattr(api.dead_letters, "receive", down)
     for label in ("POST /jobs", "GET /jobs", "GET /jobs/{job_id}", "POST /jobs/{job_id}/cancel"):
         call(label, json_body=echo, job_id=queued.job_id)  # 503
+    call("POST /jobs/batch", json_body={"jobs": [echo]})  # 503
     call("POST /jobs/{job_id}/retry", job_id=failed.job_id)  # 503
     call("GET /dlq", as_caller=ADMIN)  # 503
     call("POST /dlq/redrive", as_caller=ADMIN, json_body={})  # 503

@@ -6,12 +6,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jobq.adapters.aws import unavailable_on_failure
+from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import JobMessage
 from jobq.domain.ports import DeadLetter, VisibilityChange
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 MAX_VISIBILITY_SECONDS = 43200
 _BATCH = 10
@@ -32,6 +36,26 @@ class SqsJobQueue:
                 MessageBody=message.model_dump_json(exclude_defaults=True),
                 DelaySeconds=delay_seconds,
             )
+
+    def send_many(self, messages: Sequence[tuple[JobMessage, int]]) -> None:
+        """SendMessageBatch, ten at a time; entries SQS refused are sent once more, then it gives up."""
+        for start in range(0, len(messages), _BATCH):
+            pending: dict[str, SendMessageBatchRequestEntryTypeDef] = {
+                str(index): {
+                    "Id": str(index),
+                    "MessageBody": message.model_dump_json(exclude_defaults=True),
+                    "DelaySeconds": delay,
+                }
+                for index, (message, delay) in enumerate(messages[start : start + _BATCH])
+            }
+            for _ in range(2):
+                with unavailable_on_failure("SQS", "SendMessageBatch"):
+                    response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=list(pending.values()))
+                pending = {entry["Id"]: pending[entry["Id"]] for entry in response.get("Failed", [])}
+                if not pending:
+                    break
+            if pending:
+                raise DependencyUnavailableError(f"SQS SendMessageBatch refused {len(pending)} message(s)")
 
     def send_to_dead_letter(self, message: JobMessage) -> None:
         with unavailable_on_failure("SQS", "SendMessage"):

@@ -46,6 +46,12 @@ class InvalidPayloadError(JobqError):
     code = "invalid_payload"
 
 
+class InvalidBatchError(JobqError):
+    """Some jobs of a batch are invalid; ``details`` names each by its index. None of them was submitted."""
+
+    code = "invalid_batch"
+
+
 class UnauthenticatedError(JobqError):
     """No authorizer vouched for the caller (API Gateway always does in front of a deployed API)."""
 

@@ -300,6 +300,23 @@ class SubmitJobRequest(BaseModel):
     delay_seconds: int = Field(default=0, ge=0, le=900, description="Seconds before the job may start.")
 
 
+MAX_BATCH_JOBS = 25
+
+
+class SubmitBatchRequest(BaseModel):
+    """Body of ``POST /jobs/batch``: up to 25 jobs, submitted all or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[SubmitJobRequest] = Field(min_length=1, max_length=MAX_BATCH_JOBS)
+
+
+class JobListDocument(BaseModel):
+    """Jobs, in the order they were asked for."""
+
+    items: list[JobDocument]
+
+
 class JobMessage(BaseModel):
     """What the jobs queue carries: a claim check. DynamoDB holds the truth.
 

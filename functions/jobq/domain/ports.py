@@ -89,6 +89,10 @@ class JobRepository(Protocol):
     def insert(self, job: Job) -> None:
         """Create a new job; fails if the id exists."""
 
+    def insert_many(self, jobs: Sequence[Job]) -> None:
+        """Create new jobs (fresh ids), all or none: RecordTooLargeError or DependencyUnavailableError leave
+        none of them stored."""
+
     def get(self, job_id: str) -> Job | None:
         """The job, strongly consistent, or None."""
 
@@ -152,6 +156,9 @@ class JobQueue(Protocol):
 
     def send(self, message: JobMessage, *, delay_seconds: int = 0) -> None:
         """Enqueue a job's claim check."""
+
+    def send_many(self, messages: Sequence[tuple[JobMessage, int]]) -> None:
+        """Enqueue claim checks, each with its delay; DependencyUnavailableError if any could not be sent."""
 
     def send_to_dead_letter(self, message: JobMessage) -> None:
         """Put a job's claim check straight into the dead-letter queue."""

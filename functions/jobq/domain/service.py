@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from jobq.domain.errors import (
     ConfigurationError,
     DependencyUnavailableError,
+    InvalidBatchError,
+    InvalidPayloadError,
     InvalidTransitionError,
     JobNotFoundError,
     PayloadTooLargeError,
     RetryLimitError,
+    UnknownJobTypeError,
 )
 from jobq.domain.identity import Caller
 from jobq.domain.models import (
@@ -98,22 +103,85 @@ class JobService:
             return created[0], True
         return self.get(job_id, caller), False
 
-    def submit(self, request: SubmitJobRequest, caller: Caller) -> Job:
-        """Validate, store as ``queued``, enqueue. If enqueueing fails, undo the store and raise 503."""
-        job_type = self._registry.require(request.type)
-        job_type.parse(request.payload)
+    def submit_batch(self, requests: Sequence[SubmitJobRequest], caller: Caller) -> list[Job]:
+        """Validate every job, then store them all and enqueue them all; all or none.
+
+        An invalid job rejects the batch (InvalidBatchError naming each by index). If storing or enqueueing
+        fails, the stored jobs are removed again and DependencyUnavailableError (503) is raised.
+        """
         now = self._clock.now()
-        job = Job(
+        problems: list[dict[str, Any]] = []
+        jobs: list[Job] = []
+        for index, request in enumerate(requests):
+            try:
+                job_type = self._registry.require(request.type)
+                job_type.parse(request.payload)
+            except (UnknownJobTypeError, InvalidPayloadError) as exc:
+                problems.append({"index": index, "code": exc.code, "message": exc.message, "details": exc.details})
+                continue
+            jobs.append(self._new_job(request, job_type.name, job_type.max_attempts, caller, now))
+        if problems:
+            raise InvalidBatchError(
+                f"{len(problems)} of {len(requests)} jobs are invalid; none was submitted", details=problems
+            )
+        try:
+            self._repo.insert_many(jobs)
+        except RecordTooLargeError:
+            raise PayloadTooLargeError("a job of the batch is too large to store; send smaller payloads") from None
+        try:
+            self._queue.send_many(
+                [
+                    (JobMessage.of(job), job_request.delay_seconds)
+                    for job, job_request in zip(jobs, requests, strict=True)
+                ]
+            )
+        except DependencyUnavailableError:
+            for job in jobs:
+                self._undo_submit(job)
+            raise
+        for job in jobs:
+            self._events.submitted(job)
+        return jobs
+
+    def submit_batch_once(
+        self, requests: Sequence[SubmitJobRequest], idempotency_key: str, caller: Caller
+    ) -> tuple[list[Job], bool]:
+        """``submit_batch`` under an Idempotency-Key: the jobs and True, or the jobs the key made before and False."""
+        if self._idempotency is None:
+            raise ConfigurationError("no idempotency store is configured")
+        created: list[Job] = []
+
+        def create() -> str:
+            created.extend(self.submit_batch(requests, caller))
+            return " ".join(job.job_id for job in created)
+
+        scoped_key = f"{caller.principal} batch {idempotency_key}"
+        fingerprint = {"jobs": [request.model_dump(mode="json") for request in requests]}
+        job_ids, ran = self._idempotency.once(scoped_key, fingerprint, create)
+        if ran:
+            return created, True
+        return [self.get(job_id, caller) for job_id in job_ids.split()], False
+
+    def _new_job(
+        self, request: SubmitJobRequest, type_name: str, type_max_attempts: int | None, caller: Caller, now: datetime
+    ) -> Job:
+        return Job(
             job_id=new_job_id(now),
-            type=job_type.name,
+            type=type_name,
             owner=caller.principal,
             status=JobStatus.QUEUED,
             payload=request.payload,
-            max_attempts=self._attempts_of(job_type.max_attempts),
+            max_attempts=self._attempts_of(type_max_attempts),
             created_at=now,
             updated_at=now,
             available_at=now + timedelta(seconds=request.delay_seconds),
         )
+
+    def submit(self, request: SubmitJobRequest, caller: Caller) -> Job:
+        """Validate, store as ``queued``, enqueue. If enqueueing fails, undo the store and raise 503."""
+        job_type = self._registry.require(request.type)
+        job_type.parse(request.payload)
+        job = self._new_job(request, job_type.name, job_type.max_attempts, caller, self._clock.now())
         try:
             self._repo.insert(job)
         except RecordTooLargeError:

@@ -20,6 +20,7 @@ from jobq.domain.models import (
     DeadLetterDocument,
     DeadLetterPageDocument,
     JobDocument,
+    JobListDocument,
     JobPageDocument,
     JobStatus,
     JobTypeListDocument,
@@ -27,6 +28,7 @@ from jobq.domain.models import (
     RedriveDocument,
     RedriveItem,
     RedriveRequest,
+    SubmitBatchRequest,
     SubmitJobRequest,
 )
 from jobq.domain.redrive import Redriver
@@ -52,6 +54,17 @@ class ApiDependencies:
     max_body_bytes: Callable[[], int]
     admins: Callable[[], frozenset[str]]
     registry: Callable[[], JobRegistry] = get_registry
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Same key and body: the same result, nothing sent again; same key, other body: 409.",
+    ),
+]
 
 
 SIGNED = {
@@ -103,16 +116,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
         ),
     )
     def submit_job(
-        request: Annotated[SubmitJobRequest, Body()],
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                min_length=1,
-                max_length=255,
-                pattern=r"^[\x21-\x7e]+$",
-                description="Same key and body: the same job, nothing sent again; same key, other body: 409.",
-            ),
-        ] = None,
+        request: Annotated[SubmitJobRequest, Body()], idempotency_key: IdempotencyKey = None
     ) -> Response[JobDocument]:
         if idempotency_key is None:
             job, created = service().submit(request, caller()), True
@@ -120,6 +124,31 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
             job, created = service().submit_once(request, idempotency_key, caller())
         status = HTTPStatus.ACCEPTED if created else HTTPStatus.OK
         return json_response(status, job.to_document(), {"Location": job.status_url})
+
+    @app.post(
+        "/jobs/batch",
+        summary="Submit up to 25 jobs, all or none",
+        responses=signed(
+            {
+                202: doc("Accepted: the jobs, in request order", JobListDocument),
+                200: doc("The jobs an earlier request with the same Idempotency-Key created", JobListDocument),
+                400: doc("Body is not a JSON object"),
+                409: doc("Idempotency-Key reused with a different request, or its first request still in progress"),
+                413: doc("Body over the size limit, or a job too large to store"),
+                422: doc("Invalid fields, or invalid jobs: `details` names each by its index; none was submitted"),
+                503: doc("Queue or table unavailable; no job of the batch was left behind"),
+            }
+        ),
+    )
+    def submit_jobs(
+        request: Annotated[SubmitBatchRequest, Body()], idempotency_key: IdempotencyKey = None
+    ) -> Response[JobListDocument]:
+        if idempotency_key is None:
+            jobs, created = service().submit_batch(request.jobs, caller()), True
+        else:
+            jobs, created = service().submit_batch_once(request.jobs, idempotency_key, caller())
+        document = JobListDocument(items=[job.to_document() for job in jobs])
+        return json_response(HTTPStatus.ACCEPTED if created else HTTPStatus.OK, document)
 
     @app.get(
         "/jobs",

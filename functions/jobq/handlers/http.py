@@ -31,6 +31,7 @@ _STATUS: dict[type[errors.JobqError], HTTPStatus] = {
     errors.PayloadTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     errors.UnknownJobTypeError: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.InvalidPayloadError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.InvalidBatchError: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.UnauthenticatedError: HTTPStatus.UNAUTHORIZED,
     errors.ForbiddenError: HTTPStatus.FORBIDDEN,
     errors.JobNotFoundError: HTTPStatus.NOT_FOUND,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -31,11 +33,15 @@ from jobq.adapters.dynamodb.schema import (
     status_sort_key,
 )
 from jobq.adapters.dynamodb.table import JobsTable
+from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import MAX_RECORD_BYTES, Job, JobPage, JobStatus, ListQuery, format_timestamp
 from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, RecordTooLargeError
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
+
+_log = logging.getLogger(__name__)
+BATCH_WRITE_MAX = 25
 
 CLAIM_CONDITION = (
     "#attempts < #max_attempts AND ("
@@ -53,7 +59,8 @@ class DynamoDBJobRepository:
         self._client = table.client
         self._ttl = timedelta(days=ttl_days)
 
-    def insert(self, job: Job) -> None:
+    def _item(self, job: Job) -> dict[str, AttributeValueTypeDef]:
+        """The new job's item with its index keys; RecordTooLargeError over the item limit."""
         item = encode_job(job, expires_at=job.updated_at + self._ttl)
         shard = list_shard(job.job_id, self._table.shards)
         item[LIST_SHARD_ATTRIBUTE] = {"S": shard}
@@ -62,6 +69,46 @@ class DynamoDBJobRepository:
         size = item_bytes(item)
         if size > MAX_RECORD_BYTES:  # checked before sending: emulators do not all refuse it
             raise RecordTooLargeError(f"item size has exceeded the maximum allowed size ({size} bytes)")
+        return item
+
+    def insert_many(self, jobs: Sequence[Job]) -> None:
+        """BatchWriteItem, 25 a request, unprocessed items retried; if some stay unwritten, the written ones
+        are deleted again. (Puts in a batch take no condition: the ids are fresh ULIDs, 80 random bits each.)"""
+        items = [self._item(job) for job in jobs]  # every size checked before anything is written
+        written: list[Job] = []
+        try:
+            for start in range(0, len(items), BATCH_WRITE_MAX):
+                self._batch_write([{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]])
+                written.extend(jobs[start : start + BATCH_WRITE_MAX])
+        except DependencyUnavailableError:
+            self._forget(written)
+            raise
+
+    def _forget(self, jobs: Sequence[Job]) -> None:
+        keys: list[WriteRequestTypeDef] = [
+            {"DeleteRequest": {"Key": {KEY_ATTRIBUTE: {"S": job.job_id}}}} for job in jobs
+        ]
+        for start in range(0, len(keys), BATCH_WRITE_MAX):
+            try:
+                self._batch_write(keys[start : start + BATCH_WRITE_MAX])
+            except DependencyUnavailableError:
+                _log.exception("%d jobs of a failed batch are left queued; the sweeper will resend them", len(keys))
+                return
+
+    def _batch_write(self, requests: list[WriteRequestTypeDef]) -> None:
+        pending = requests
+        for attempt in range(6):
+            if attempt:
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            with unavailable_on_failure("DynamoDB", "BatchWriteItem"):
+                response = self._client.batch_write_item(RequestItems={self._table.name: pending})
+            pending = list(cast("dict[str, Any]", response.get("UnprocessedItems") or {}).get(self._table.name, []))
+            if not pending:
+                return
+        raise DependencyUnavailableError(f"DynamoDB BatchWriteItem kept {len(pending)} item(s) unprocessed")
+
+    def insert(self, job: Job) -> None:
+        item = self._item(job)
         with unavailable_on_failure("DynamoDB", "PutItem"):
             try:
                 self._client.put_item(
