@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e run bench bench-listing coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
+.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e run bench bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://
 
 bench: $(STAMP) ## throughput and latency of echo jobs through the local runtime
 	$(BIN)/python -m bench.local_runtime $(ARGS)
+
+cost: $(STAMP) ## cost per million echo jobs at us-east-1 list prices, single and batch submit, from two bench runs
+	$(BIN)/python -m bench.cost $(ARGS)
 
 bench-listing: $(STAMP) ## GET /jobs?status=failed among 20,000 succeeded jobs: the reads it makes
 	$(BIN)/python -m bench.listing $(ARGS)

@@ -7,6 +7,7 @@ created_at -> finished_at), and AWS requests per job counted with botocore event
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections import Counter
@@ -26,20 +27,30 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def run(jobs: int, clients: int, pollers: int) -> dict[str, Any]:
+def run(jobs: int, clients: int, pollers: int, batch: int = 0) -> dict[str, Any]:
     with RuntimeProcess(extra_args=["--pollers", str(pollers)]) as runtime:
         warm = runtime.request("POST", "/jobs", {"type": "echo", "payload": {}})[1]["job_id"]
         while runtime.request("GET", f"/jobs/{warm}")[1]["status"] != "succeeded":
             time.sleep(0.05)
         started = time.monotonic()
 
-        def submit(i: int) -> str:
+        def submit(i: int) -> list[str]:
             status, body = runtime.request("POST", "/jobs", {"type": "echo", "payload": {"i": i}})
             assert status == 202, body
-            return str(body["job_id"])
+            return [str(body["job_id"])]
+
+        def submit_batch(start: int) -> list[str]:
+            specs = [{"type": "echo", "payload": {"i": i}} for i in range(start, min(jobs, start + batch))]
+            status, body = runtime.request("POST", "/jobs/batch", {"jobs": specs})
+            assert status == 202, body
+            return [str(job["job_id"]) for job in body["items"]]
 
         with ThreadPoolExecutor(max_workers=clients) as pool:
-            ids = list(pool.map(submit, range(jobs)))
+            if batch:
+                ids = [i for chunk in pool.map(submit_batch, range(0, jobs, batch)) for i in chunk]
+            else:
+                ids = [i for chunk in pool.map(submit, range(jobs)) for i in chunk]
+        api_requests = -(-jobs // batch) if batch else jobs
         submitted = time.monotonic()
         # Poll in submission order and stop at the first job still pending: the benchmark's own GETs
         # run on the same two cores as the system it measures, so it makes as few as it can.
@@ -65,6 +76,10 @@ def run(jobs: int, clients: int, pollers: int) -> dict[str, Any]:
     function_calls = sum(n for op, n in job_path.items() if op.startswith("function:"))
     esm_calls = sum(n for op, n in job_path.items() if op.startswith("event-source:"))
     total_jobs = jobs + 1  # the warm-up job too
+    worker_invocations = sum(stats["invocations"].values())
+    # Billable per job: API Gateway requests and API function invocations (one each per POST), worker
+    # invocations, and every DynamoDB and SQS request of the job path (the event source's included).
+    billable = (2 * (api_requests + 1) + worker_invocations + function_calls + esm_calls) / total_jobs
     return {
         "jobs": jobs,
         "succeeded": sum(d["status"] == "succeeded" for d in documents.values()),
@@ -80,6 +95,9 @@ def run(jobs: int, clients: int, pollers: int) -> dict[str, Any]:
         "requests": dict(sorted(requests.items())),
         "status_polls": polls,
         "invocations": stats["invocations"],
+        "billable_requests_per_job": billable,
+        "invoke_seconds": stats["invoke_seconds"],
+        "api_requests": api_requests + 1,
     }
 
 
@@ -88,8 +106,21 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients submitting")
     parser.add_argument("--pollers", type=int, default=4, help="SQS pollers of the worker's event source")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="?",
+        const=25,
+        default=0,
+        metavar="N",
+        help="submit N jobs a request (POST /jobs/batch; default 25)",
+    )
+    parser.add_argument("--json", action="store_true", help="the figures as JSON (make cost reads them)")
     args = parser.parse_args()
-    result = run(args.jobs, args.clients, args.pollers)
+    result = run(args.jobs, args.clients, args.pollers, args.batch)
+    if args.json:
+        print(json.dumps(result | {"clients": args.clients, "pollers": args.pollers, "batch": args.batch}))
+        return
     print(
         f"jobs={result['jobs']} succeeded={result['succeeded']} clients={args.clients} pollers={args.pollers}\n"
         f"throughput={result['throughput']:.1f} jobs/s (first submit to last finish; "
@@ -99,7 +130,10 @@ def main() -> None:
         f"AWS requests per job: functions={result['function_requests_per_job']:.2f} "
         f"event-source={result['esm_requests_per_job']:.2f} (excluding the benchmark's status polls)\n"
         f"requests: {result['requests']}\n"
-        f"worker invocations: {result['invocations']}"
+        f"worker invocations: {result['invocations']}\n"
+        f"billable requests per job: {result['billable_requests_per_job']:.2f} "
+        f"({'POST /jobs/batch, ' + str(args.batch) + ' a request' if args.batch else 'POST /jobs'}; API Gateway, "
+        "Lambda invocations, DynamoDB and SQS requests, the event source's included)"
     )
 
 

@@ -52,6 +52,7 @@ class SqsEventSourceMapping:
             for n in range(max(1, min(pollers, config.max_concurrency)))
         ]
         self.invocations = 0
+        self.invoke_seconds = 0.0
         self.restarts = 0
         self._lock = threading.Lock()
 
@@ -100,11 +101,15 @@ class SqsEventSourceMapping:
         event = sqs_event(batch, queue_arn=self.config.queue_arn, region=self.function.region)
         with self._lock:
             self.invocations += 1
+        started = time.monotonic()
         try:
             response = self.function.invoke(event)
         except BaseException:  # noqa: BLE001 - a function error (exit included) fails the whole batch, as in Lambda
             _log.exception("%s raised: the whole batch of %d returns to the queue", self.function.name, len(batch))
             return
+        finally:
+            with self._lock:
+                self.invoke_seconds += time.monotonic() - started
         failed = self.failed_ids(response, batch)
         if failed is None:
             _log.error("%s returned an invalid batch response: the whole batch fails", self.function.name)

@@ -6,6 +6,8 @@ import json
 import logging
 import re
 import threading
+import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +87,9 @@ class HttpApiServer:
         self.public = set(public or ())
         # One execution environment per function: Lambda never runs two invocations in one environment.
         self._environments = {function.name: threading.Lock() for function in self.routes.values()}
+        self.invocations: Counter[str] = Counter()
+        self.invoke_seconds: dict[str, float] = dict.fromkeys(self._environments, 0.0)
+        """Invocations and their time, per function (benchmarks read them)."""
         self._server = _Server((host, port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
 
@@ -127,7 +132,12 @@ class HttpApiServer:
         )
         try:
             with self._environments[function.name]:
-                response = function.invoke(event)
+                started = time.monotonic()
+                try:
+                    response = function.invoke(event)
+                finally:
+                    self.invocations[function.name] += 1
+                    self.invoke_seconds[function.name] += time.monotonic() - started
         except Exception:  # noqa: BLE001 - a function error is API Gateway's 500, as in AWS
             _log.exception("%s raised; API Gateway answers 500", function.name)
             return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'

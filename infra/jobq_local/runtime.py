@@ -317,6 +317,9 @@ class LocalRuntime:
         return {
             "requests": self.counter.snapshot(),
             "invocations": {m.function.name: m.invocations for m in self._mappings},
+            "api_invocations": dict(self._api.invocations) if self._api else {},
+            "invoke_seconds": {m.function.name: m.invoke_seconds for m in self._mappings}
+            | (dict(self._api.invoke_seconds) if self._api else {}),
         }
 
     def banner(self) -> str:
