@@ -30,9 +30,9 @@ PRICES = {
     "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KB chunk
 }
 
-ITEM_WRITE_UNITS = {"PutItem": 3, "UpdateItem": 1, "BatchWriteItem": 3, "DeleteItem": 3}
+ITEM_WRITE_UNITS = {"PutItem": 2, "UpdateItem": 1, "BatchWriteItem": 2, "DeleteItem": 2}
 """Write units per item written, index writes included, for a small echo job (< 1 KB): a new job is written
-to the table and its two listing indexes (ListIndex, OwnerIndex); a status change touches no index key of a
+to the table and its owner index (OwnerIndex); a status change touches no index key of a
 succeeded job (the sparse status indexes hold failed and cancelled jobs only)."""
 READ_UNITS = {"GetItem": 1, "BatchGetItem": 1, "Query": 1}
 

@@ -13,7 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
+from jobq.adapters.dynamodb import list_shard
 from jobq_local.process import RuntimeProcess, free_port
+from jobq_local.template import load_document
 
 pytestmark = pytest.mark.e2e
 
@@ -168,9 +170,9 @@ def test_runs_against_an_existing_endpoint_and_provisions_there() -> None:
             aws_secret_access_key="testing",
         )
         assert runtime.endpoints["resources"]["JobsTable"] in dynamodb.list_tables()["TableNames"]
-        item = dynamodb.get_item(
-            TableName=runtime.endpoints["resources"]["JobsTable"], Key={"job_id": {"S": job["job_id"]}}
-        )
+        shards = int(load_document()["Globals"]["Function"]["Environment"]["Variables"]["JOBQ_LIST_SHARDS"])
+        key = {"list_shard": {"S": list_shard(job["job_id"], shards)}, "job_id": {"S": job["job_id"]}}
+        item = dynamodb.get_item(TableName=runtime.endpoints["resources"]["JobsTable"], Key=key)
         assert item["Item"]["status"] == {"S": "succeeded"}
     finally:
         server.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tests.support.callers import ADMIN, ALICE
 from tests.support.listing_reads import counting_reads, fill
@@ -60,3 +61,55 @@ def test_a_page_of_big_jobs_stays_under_what_lambda_and_api_gateway_return(
     assert sorted(seen) == sorted(submitted)
     assert len(seen) == len(set(seen))
     assert pages >= 2
+
+
+def test_a_succeeded_job_costs_four_write_units_index_writes_included(make_stack: Callable[..., Stack]) -> None:
+    """SPEC section 8: at most 4. Counted from what is written: each write's item size in 1 KB units, plus
+    one unit for each index whose key the write adds, changes or removes (a GSI's projection is keys + type)."""
+    import math
+
+    from jobq.adapters.aws import dynamodb_client
+    from jobq.adapters.dynamodb.codec import item_bytes
+
+    stack = make_stack()
+    declared = stack.template.properties("JobsTable")["GlobalSecondaryIndexes"]
+    index_keys = [{key["AttributeName"] for key in index["KeySchema"]} for index in declared]
+    writes: list[tuple[str, dict[str, Any]]] = []
+
+    def record(event_name: str, params: dict[str, Any], **kwargs: Any) -> None:
+        operation = event_name.rsplit(".", 1)[1]
+        if operation in {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}:
+            writes.append((operation, params))
+
+    events = dynamodb_client().meta.events
+    events.register("before-parameter-build.dynamodb", record)
+    try:
+        job = stack.submit("echo", {"n": 1})
+        stack.drain()
+    finally:
+        events.unregister("before-parameter-build.dynamodb", record)
+    assert stack.job(job["job_id"])["status"] == "succeeded"
+    item = stack.dynamodb.get_item(TableName=stack.table_name, Key=_key(stack, job["job_id"]))["Item"]
+    assert [operation for operation, _ in writes] == ["PutItem", "UpdateItem", "UpdateItem"]
+    units = 0
+    put = writes[0][1]["Item"]
+    units += math.ceil(item_bytes(put) / 1024) + sum(keys <= set(put) for keys in index_keys)
+    present = set(put)
+    for _, update in writes[1:]:
+        names = update["ExpressionAttributeNames"]
+        sets, _, removes = update["UpdateExpression"].partition(" REMOVE ")
+        set_names = {names[token] for token in sets.replace(",", " ").split() if token in names}
+        removed = {names[token] for token in removes.replace(",", " ").split() if token in names} & present
+        after = (present | set_names) - removed
+        written = [keys for keys in index_keys if (keys & (set_names | removed)) and (keys <= present or keys <= after)]
+        assert written == [], f"a status change wrote an index: {written}"
+        present = after
+        units += math.ceil(item_bytes(item) / 1024)
+    assert units == 4
+
+
+def _key(stack: Stack, job_id: str) -> dict[str, Any]:
+    from jobq import wiring
+    from jobq.settings import get_settings
+
+    return wiring.jobs_table(get_settings()).key(job_id)

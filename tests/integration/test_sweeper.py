@@ -10,7 +10,7 @@ import pytest
 
 from jobq import wiring
 from jobq.adapters.dynamodb import DynamoDBJobRepository, JobsTable
-from jobq.adapters.dynamodb.sweep_index import SWEEPER_ITEM_KEY
+from jobq.adapters.dynamodb.sweep_index import MARKS_KEY
 from jobq.domain.models import Job, JobStatus, new_job_id
 from tests.support.stack import Stack
 
@@ -128,7 +128,7 @@ def test_marks_advance_past_terminal_jobs_so_later_sweeps_read_little(aws_stack:
 
     second = aws_stack.sweep()
     assert second["examined"] == 0
-    marks = aws_stack.dynamodb.get_item(TableName=aws_stack.table_name, Key={"job_id": {"S": SWEEPER_ITEM_KEY}})
+    marks = aws_stack.dynamodb.get_item(TableName=aws_stack.table_name, Key=MARKS_KEY)
     assert max(value["S"] for name, value in marks["Item"].items() if name.startswith("mark_")) == max(
         j["job_id"] for j in jobs
     )

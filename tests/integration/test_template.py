@@ -57,7 +57,6 @@ def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack)
         set(indexes)
         == set(declared_indexes)
         == {
-            dynamodb.LIST_INDEX,
             dynamodb.OWNER_INDEX,
             dynamodb.STATUS_INDEX,
             dynamodb.OWNER_STATUS_INDEX,
@@ -66,13 +65,13 @@ def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack)
     for name, index in indexes.items():
         assert index["KeySchema"] == declared_indexes[name]["KeySchema"]
         assert index["Projection"] == declared_indexes[name]["Projection"]
-    assert [k["AttributeName"] for k in indexes[dynamodb.LIST_INDEX]["KeySchema"]] == [
+    assert [k["AttributeName"] for k in description["KeySchema"]] == [
         dynamodb.LIST_SHARD_ATTRIBUTE,
-        dynamodb.LIST_SORT_ATTRIBUTE,
+        dynamodb.KEY_ATTRIBUTE,
     ]
     assert [k["AttributeName"] for k in indexes[dynamodb.OWNER_INDEX]["KeySchema"]] == [
         dynamodb.OWNER_SHARD_ATTRIBUTE,
-        dynamodb.LIST_SORT_ATTRIBUTE,
+        dynamodb.KEY_ATTRIBUTE,
     ]
     for name, partition in (
         (dynamodb.STATUS_INDEX, dynamodb.LIST_SHARD_ATTRIBUTE),
@@ -83,7 +82,6 @@ def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack)
     assert ttl["AttributeName"] == declared["TimeToLiveSpecification"]["AttributeName"] == dynamodb.TTL_ATTRIBUTE
     assert ttl["TimeToLiveStatus"] == "ENABLED"
     assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert declared["KeySchema"][0]["AttributeName"] == dynamodb.KEY_ATTRIBUTE
 
 
 def test_table_request_and_queue_attributes_come_from_the_template_properties() -> None:

@@ -486,7 +486,7 @@ class Harness:
 
         table = dynamodb_backends["123456789012"]["us-east-1"].tables[self.stack.table_name]
         items: dict[str, dict[str, Any]] = {}
-        for item in list(table.items.values()):
+        for item in list(table.all_items()):
             attributes = item.to_json()["Attributes"]
             if attributes["job_id"]["S"].startswith("#"):
                 continue

@@ -301,7 +301,7 @@ class InMemoryIdempotencyStore:
 
 
 class InMemorySweepIndex:
-    """SweepIndex over an InMemoryJobRepository: shards by the same hash as DynamoDB's ListIndex."""
+    """SweepIndex over an InMemoryJobRepository: shards by the same hash as the DynamoDB table's partitions."""
 
     def __init__(self, repository: InMemoryJobRepository, shards: int = 4) -> None:
         self._repo = repository

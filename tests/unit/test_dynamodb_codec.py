@@ -14,7 +14,6 @@ from jobq.adapters.dynamodb.listing import Cursor
 from jobq.adapters.dynamodb.schema import (
     KEY_ATTRIBUTE,
     LIST_SHARD_ATTRIBUTE,
-    LIST_SORT_ATTRIBUTE,
     TTL_ATTRIBUTE,
     list_shard,
 )
@@ -99,9 +98,8 @@ def test_encoded_item_shape() -> None:
     assert item["available_at"] == {"N": str(int((NOW + timedelta(seconds=20, milliseconds=5)).timestamp() * 1000))}
     assert json.loads(item["payload"]["S"]) == job.payload
     assert len(item["history"]["L"]) == 2
-    # The listing-index keys are the repository's business, not the codec's.
+    # The partition and index keys are the repository's business, not the codec's.
     assert LIST_SHARD_ATTRIBUTE not in item
-    assert LIST_SORT_ATTRIBUTE not in item
 
 
 def test_decoded_timestamps_are_utc() -> None:

@@ -68,7 +68,7 @@ def list_page(table: JobsTable, query: ListQuery) -> JobPage:
 
 @dataclass
 class Cursor:
-    """Per shard: the last list_sk handed out (None: from the newest; ``~``: nothing left)."""
+    """Per shard: the last job id handed out (None: from the newest; ``~``: nothing left)."""
 
     status: str | None
     type: str | None
@@ -112,7 +112,7 @@ class _Entry:
 @dataclass
 class _Shard:
     index: int
-    position: str | None  # resume after this list_sk (None: from the newest)
+    position: str | None  # resume after this job id (None: from the newest)
     next_before: str | None  # where the next query of this shard starts
     more_pages: bool
     buffer: deque[str] = field(default_factory=deque)

@@ -24,7 +24,6 @@ from jobq.adapters.dynamodb.listing import list_page
 from jobq.adapters.dynamodb.schema import (
     KEY_ATTRIBUTE,
     LIST_SHARD_ATTRIBUTE,
-    LIST_SORT_ATTRIBUTE,
     OWNER_SHARD_ATTRIBUTE,
     STATUS_SORT_ATTRIBUTE,
     TTL_ATTRIBUTE,
@@ -65,7 +64,6 @@ class DynamoDBJobRepository:
         shard = list_shard(job.job_id, self._table.shards)
         item[LIST_SHARD_ATTRIBUTE] = {"S": shard}
         item[OWNER_SHARD_ATTRIBUTE] = {"S": owner_shard(job.owner, shard)}
-        item[LIST_SORT_ATTRIBUTE] = {"S": job.job_id}
         size = item_bytes(item)
         if size > MAX_RECORD_BYTES:  # checked before sending: emulators do not all refuse it
             raise RecordTooLargeError(f"item size has exceeded the maximum allowed size ({size} bytes)")
@@ -85,9 +83,7 @@ class DynamoDBJobRepository:
             raise
 
     def _forget(self, jobs: Sequence[Job]) -> None:
-        keys: list[WriteRequestTypeDef] = [
-            {"DeleteRequest": {"Key": {KEY_ATTRIBUTE: {"S": job.job_id}}}} for job in jobs
-        ]
+        keys: list[WriteRequestTypeDef] = [{"DeleteRequest": {"Key": self._table.key(job.job_id)}} for job in jobs]
         for start in range(0, len(keys), BATCH_WRITE_MAX):
             try:
                 self._batch_write(keys[start : start + BATCH_WRITE_MAX])
@@ -124,7 +120,7 @@ class DynamoDBJobRepository:
     def get(self, job_id: str) -> Job | None:
         with unavailable_on_failure("DynamoDB", "GetItem"):
             response = self._client.get_item(
-                TableName=self._table.name, Key={KEY_ATTRIBUTE: {"S": job_id}}, ConsistentRead=True
+                TableName=self._table.name, Key=self._table.key(job_id), ConsistentRead=True
             )
         item = response.get("Item")
         return decode_job(item) if item else None
@@ -135,7 +131,7 @@ class DynamoDBJobRepository:
             try:
                 response = self._client.update_item(
                     TableName=self._table.name,
-                    Key={KEY_ATTRIBUTE: {"S": job_id}},
+                    Key=self._table.key(job_id),
                     UpdateExpression=(
                         "SET #claimed_from = #status, #status = :running, #attempts = #attempts + :one, "
                         "#lease_id = :lease, #lease_expires_at = :until, #started_at = :now_iso, "
@@ -211,7 +207,7 @@ class DynamoDBJobRepository:
             try:
                 response = self._client.update_item(
                     TableName=self._table.name,
-                    Key={KEY_ATTRIBUTE: {"S": job_id}},
+                    Key=self._table.key(job_id),
                     UpdateExpression=expression.render(),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=expression.names,
@@ -230,7 +226,7 @@ class DynamoDBJobRepository:
             try:
                 self._client.delete_item(
                     TableName=self._table.name,
-                    Key={KEY_ATTRIBUTE: {"S": job_id}},
+                    Key=self._table.key(job_id),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=expression.names,
                     ExpressionAttributeValues=expression.values,

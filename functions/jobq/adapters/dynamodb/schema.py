@@ -7,9 +7,10 @@ import zlib
 from jobq.domain.models import JobStatus
 
 KEY_ATTRIBUTE = "job_id"
-LIST_INDEX = "ListIndex"
+"""The table's sort key (and every index's): the time-ordered job id."""
 LIST_SHARD_ATTRIBUTE = "list_shard"
-LIST_SORT_ATTRIBUTE = "list_sk"
+"""The table's partition key: ``crc32(job_id) % shards``, so a job's key follows from its id, and the
+table's own partitions are the admin listing (newest first), with no index write per job."""
 OWNER_INDEX = "OwnerIndex"
 OWNER_SHARD_ATTRIBUTE = "owner_shard"
 STATUS_INDEX = "StatusIndex"
@@ -27,6 +28,10 @@ A job carries ``status_sk`` only while in one of them, so a job that succeeds ne
 def status_sort_key(status: JobStatus, job_id: str) -> str | None:
     """``status_sk`` of a job in ``status``: ``<status>#<job_id>``, or None when the status is not indexed."""
     return f"{status.value}#{job_id}" if status in INDEXED_STATUSES else None
+
+
+SWEEPER_PARTITION = "#sweeper"
+"""The partition of the sweeper's marks item: no shard's, so no listing reads it."""
 
 
 def list_shard(job_id: str, shards: int) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from jobq.adapters.aws import error_code, unavailable_on_failure
-from jobq.adapters.dynamodb.schema import KEY_ATTRIBUTE, list_shard
+from jobq.adapters.dynamodb.schema import KEY_ATTRIBUTE, LIST_SHARD_ATTRIBUTE, SWEEPER_PARTITION, list_shard
 from jobq.adapters.dynamodb.table import JobsTable
 from jobq.domain.models import Job
 from jobq.domain.ports import SweepMarks
@@ -21,12 +21,18 @@ _VERSION = "marks_version"
 """The item holding the sweeper's per-shard marks; not a job (no index keys, not a job id)."""
 
 
+MARKS_KEY: dict[str, AttributeValueTypeDef] = {  # the marks item's primary key
+    LIST_SHARD_ATTRIBUTE: {"S": SWEEPER_PARTITION},
+    KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY},
+}
+
+
 def _mark_attribute(shard: int) -> str:
     return f"mark_{shard:02d}"
 
 
 class DynamoDBSweepIndex:
-    """SweepIndex on the jobs table: ListIndex shards oldest first, marks in one small item."""
+    """SweepIndex on the jobs table: its shard partitions oldest first, marks in one small item."""
 
     def __init__(self, table: JobsTable) -> None:
         self._jobs = table
@@ -52,9 +58,7 @@ class DynamoDBSweepIndex:
 
     def marks(self) -> SweepMarks:
         with unavailable_on_failure("DynamoDB", "GetItem"):
-            response = self._client.get_item(
-                TableName=self._table, Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}}, ConsistentRead=True
-            )
+            response = self._client.get_item(TableName=self._table, Key=MARKS_KEY, ConsistentRead=True)
         item = response.get("Item") or {}
         positions = {
             shard: str(item[_mark_attribute(shard)]["S"])
@@ -81,7 +85,7 @@ class DynamoDBSweepIndex:
             try:
                 self._client.update_item(
                     TableName=self._table,
-                    Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}},
+                    Key=MARKS_KEY,
                     UpdateExpression="SET " + ", ".join(sets),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
@@ -100,7 +104,7 @@ class DynamoDBSweepIndex:
             # First the version, so a sweep that saw the job terminal cannot save a mark past it ...
             self._client.update_item(
                 TableName=self._table,
-                Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}},
+                Key=MARKS_KEY,
                 UpdateExpression="SET #version = if_not_exists(#version, :zero) + :one",
                 ExpressionAttributeNames={"#version": _VERSION},
                 ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
@@ -109,7 +113,7 @@ class DynamoDBSweepIndex:
             try:
                 self._client.update_item(
                     TableName=self._table,
-                    Key={KEY_ATTRIBUTE: {"S": SWEEPER_ITEM_KEY}},
+                    Key=MARKS_KEY,
                     UpdateExpression="SET #m = :below",
                     ConditionExpression="#m > :below",
                     ExpressionAttributeNames={"#m": _mark_attribute(shard)},

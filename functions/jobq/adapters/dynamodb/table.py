@@ -10,14 +10,13 @@ from jobq.adapters.aws import unavailable_on_failure
 from jobq.adapters.dynamodb.codec import decode_job
 from jobq.adapters.dynamodb.schema import (
     KEY_ATTRIBUTE,
-    LIST_INDEX,
     LIST_SHARD_ATTRIBUTE,
-    LIST_SORT_ATTRIBUTE,
     OWNER_INDEX,
     OWNER_SHARD_ATTRIBUTE,
     OWNER_STATUS_INDEX,
     STATUS_INDEX,
     STATUS_SORT_ATTRIBUTE,
+    list_shard,
     owner_shard,
     shard_name,
 )
@@ -39,6 +38,10 @@ class JobsTable:
         self.name = name
         self.shards = shards
 
+    def key(self, job_id: str) -> dict[str, AttributeValueTypeDef]:
+        """The primary key of job ``job_id``: its shard (from the id) and the id."""
+        return {LIST_SHARD_ATTRIBUTE: {"S": list_shard(job_id, self.shards)}, KEY_ATTRIBUTE: {"S": job_id}}
+
     def query_shard(
         self,
         shard: int,
@@ -52,14 +55,15 @@ class JobsTable:
     ) -> tuple[list[str], str | None]:
         """One page of a listing shard beyond ``bound`` (older ids if newest first, else newer ones).
 
-        Every owner's jobs from ListIndex, or with ``owner`` one owner's from OwnerIndex (never a filter over
-        other owners' entries). With ``status`` (an indexed one: failed, cancelled), only that status's jobs,
-        from the sparse StatusIndex or OwnerStatusIndex. Returns the job ids and the bound of the next page
-        (None: the shard ends here).
+        Every owner's jobs from the table's own partition, or with ``owner`` one owner's from OwnerIndex
+        (never a filter over other owners' entries). With ``status`` (an indexed one: failed, cancelled),
+        only that status's jobs, from the sparse StatusIndex or OwnerStatusIndex. Returns the job ids and the
+        bound of the next page (None: the shard ends here).
         """
         key_condition = "#shard = :shard"
+        index: str | None
         if owner is None:
-            index, partition = (LIST_INDEX if status is None else STATUS_INDEX), shard_name(shard)
+            index, partition = (None if status is None else STATUS_INDEX), shard_name(shard)
             names = {"#shard": LIST_SHARD_ATTRIBUTE}
         else:
             index = OWNER_INDEX if status is None else OWNER_STATUS_INDEX
@@ -71,16 +75,20 @@ class JobsTable:
         if bound is not None:
             key_condition += f" AND #sk {'<' if newest_first else '>'} :bound"
             values[":bound"] = {"S": bound}
-            names["#sk"] = LIST_SORT_ATTRIBUTE
+            names["#sk"] = KEY_ATTRIBUTE
         extra: dict[str, Any] = {}
         if job_type is not None:
             extra["FilterExpression"] = "#type = :type"
             names["#type"] = "type"
             values[":type"] = {"S": job_type}
+        if index is None:  # the table itself: its items whole, but only the id is wanted here
+            extra["ProjectionExpression"] = "#id"
+            names["#id"] = KEY_ATTRIBUTE
+        else:
+            extra["IndexName"] = index
         with unavailable_on_failure("DynamoDB", "Query"):
             response = self.client.query(
                 TableName=self.name,
-                IndexName=index,
                 KeyConditionExpression=key_condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -88,13 +96,13 @@ class JobsTable:
                 Limit=limit,
                 **extra,
             )
-        ids = [item[LIST_SORT_ATTRIBUTE]["S"] for item in response.get("Items", [])]
+        ids = [item[KEY_ATTRIBUTE]["S"] for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        return ids, (last[LIST_SORT_ATTRIBUTE]["S"] if last else None)
+        return ids, (last[KEY_ATTRIBUTE]["S"] if last else None)
 
     def _query_status(
         self,
-        index: str,
+        index: str | None,
         key_condition: str,
         names: dict[str, str],
         values: dict[str, AttributeValueTypeDef],
@@ -113,6 +121,7 @@ class JobsTable:
             names["#type"] = "type"
             values[":type"] = {"S": job_type}
         with unavailable_on_failure("DynamoDB", "Query"):
+            assert index is not None
             response = self.client.query(
                 TableName=self.name,
                 IndexName=index,
@@ -137,7 +146,7 @@ class JobsTable:
         return found
 
     def _batch_get_chunk(self, job_ids: Sequence[str]) -> dict[str, Job]:
-        keys: list[Mapping[str, Any]] = [{KEY_ATTRIBUTE: {"S": job_id}} for job_id in job_ids]
+        keys: list[Mapping[str, Any]] = [self.key(job_id) for job_id in job_ids]
         found: dict[str, Job] = {}
         for attempt in range(6):
             if not keys:
