@@ -170,8 +170,20 @@ def test_a_retry_during_a_sweep_makes_that_sweep_lose_its_save(aws_stack: Stack)
     aws_stack.drain()
     before = index.marks()
     index.lower_mark(job["job_id"])  # an API retry while a sweep is between reading and saving
-    assert index.save_marks(before, {0: job["job_id"]}) is False
-    assert index.save_marks(index.marks(), {0: job["job_id"]}) is True
+    assert index.save_marks(before, {0: job["job_id"]}, {}) is False
+    assert index.save_marks(index.marks(), {0: job["job_id"]}, {}) is True
+
+
+def test_watch_lists_are_kept_with_the_marks_and_cleared(aws_stack: Stack) -> None:
+    from jobq.adapters.dynamodb import DynamoDBSweepIndex
+
+    index = DynamoDBSweepIndex(_table(aws_stack))
+    ids = ("01JAAAAAAAAAAAAAAAAAAAAAA1", "01JAAAAAAAAAAAAAAAAAAAAAA2")
+    assert index.save_marks(index.marks(), {0: ids[1]}, {0: ids, 3: ids[:1]}) is True
+    saved = index.marks()
+    assert (saved.positions, saved.watching) == ({0: ids[1]}, {0: ids, 3: ids[:1]})
+    assert index.save_marks(saved, {0: ids[1]}, {3: ids[:1]}) is True  # shard 0's watched jobs all ended
+    assert index.marks().watching == {3: ids[:1]}
 
 
 def test_a_worker_taking_over_a_lost_attempt_records_it_in_history(aws_stack: Stack, skew: Skew) -> None:

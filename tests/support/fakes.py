@@ -307,6 +307,7 @@ class InMemorySweepIndex:
         self._repo = repository
         self.shard_count = shards
         self.stored: dict[int, str] = {}
+        self.watching: dict[int, tuple[str, ...]] = {}
         self.version = 0
         self.scanned: list[tuple[int, str | None]] = []
 
@@ -324,12 +325,13 @@ class InMemorySweepIndex:
         return {j: self._repo.jobs[j] for j in job_ids if j in self._repo.jobs}
 
     def marks(self) -> SweepMarks:
-        return SweepMarks(dict(self.stored), self.version)
+        return SweepMarks(dict(self.stored), self.version, dict(self.watching))
 
-    def save_marks(self, before: SweepMarks, after: Any) -> bool:
+    def save_marks(self, before: SweepMarks, after: Any, watching: Any) -> bool:
         if self.stored != dict(before.positions) or self.version != before.version:
             return False
         self.stored = dict(after)
+        self.watching = {shard: tuple(ids) for shard, ids in watching.items() if ids}
         self.version += 1
         return True
 

@@ -454,9 +454,11 @@ def test_shard_limit_bounds_one_sweep_and_later_sweeps_carry_on(
     assert index.stored[0] == finished[3].job_id
     assert queue.sent == []
     report = sweeper.run()
-    assert index.stored[0] == finished[4].job_id
     assert report.resent == 1
     assert queue.sent == [(message(stuck), 0)]
+    # Old and still queued after its resend: watched, and the mark moves past it
+    assert index.stored[0] == stuck.job_id
+    assert index.watching == {0: (stuck.job_id,)}
 
 
 def test_losing_the_race_to_save_marks_returns_false_and_keeps_the_newer_marks(
@@ -512,17 +514,20 @@ def test_retrying_a_failed_job_lowers_the_mark_so_the_next_sweep_reads_it_again(
     # When the API retries it, and its fresh message is lost
     service.retry(failed.job_id, CALLER)
     assert index.stored[0] < failed.job_id
+    lowered = index.stored[0]
     queue.sent.clear()
     clock.advance(STUCK_AFTER + 1)
     index.scanned.clear()
     report = sweeper.run()
 
-    # Then the next sweep reads it again, re-enqueues it, and holds the mark before it
-    assert index.scanned[0] == (0, index.stored[0])
+    # Then the next sweep reads it again and re-enqueues it; old and still queued, it is watched from now
+    # on, and the mark moves past it
+    assert index.scanned[0] == (0, lowered)
     assert report.examined == 2
     assert report.resent == 1
     assert queue.sent == [(message(repo.jobs[failed.job_id]), 0)]
-    assert index.stored[0] < failed.job_id
+    assert index.stored[0] == later.job_id
+    assert index.watching == {0: (failed.job_id,)}
 
 
 def test_retry_racing_a_sweep_does_not_leave_the_job_behind_the_mark(
@@ -620,7 +625,7 @@ def test_queue_outage_while_reenqueuing_a_stuck_job_is_counted_and_a_later_sweep
     assert report.errors == 1
     assert queue.sent == []
     assert repo.jobs[stuck.job_id].status is JobStatus.QUEUED
-    assert index.stored == {}
+    assert index.watching == {0: (stuck.job_id,)}  # old and not terminal: every sweep reads it again
 
     queue.unavailable = False
     sweep_until(sweeper, clock, lambda: bool(queue.sent), within=STUCK_AFTER + SWEEP_EVERY)
@@ -762,7 +767,7 @@ def test_stuck_job_claimed_between_read_and_write_gets_no_message(
     assert (after.status, after.lease_id, after.attempts) == (JobStatus.RUNNING, "w", 1)
     assert queue.sent == []
     assert report.resent == 0
-    assert index.stored == {}
+    assert index.watching == {0: (job.job_id,)}  # running now, and old: watched, not holding the mark
 
 
 def test_stuck_job_that_ran_and_was_put_back_between_read_and_write_gets_no_message(
@@ -807,3 +812,43 @@ def test_stuck_job_cancelled_between_read_and_write_stays_cancelled_and_does_not
     assert queue.sent == []
     assert (report.resent, report.active) == (0, 0)
     assert index.stored == {0: job.job_id}
+
+
+def test_a_long_running_job_is_watched_and_does_not_make_every_sweep_reread_the_jobs_after_it(
+    sweeper: Sweeper, repo: RacingRepository, index: RacingIndex, queue: FakeQueue, clock: FakeClock, put: Any
+) -> None:
+    from jobq.domain.sweeper import WATCH_AFTER
+
+    # Given a job running under a long lease, and 50 jobs after it that finished
+    long_one = put(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=clock.now(),
+        lease_id="lease-1",
+        lease_expires_at=clock.now() + timedelta(hours=3),
+    )
+    finished = [done(put, clock) for _ in range(50)]
+
+    # While it is young, it holds the mark: each sweep reads the 50 again
+    assert sweeper.run().examined == 51
+    assert sweeper.run().examined == 51
+    assert index.stored.get(0) is None
+
+    # Once it is older than WATCH_AFTER, the mark passes it and it is watched
+    clock.advance(WATCH_AFTER.total_seconds() + 1)
+    sweeper.run()
+    assert index.stored[0] == finished[-1].job_id
+    assert index.watching == {0: (long_one.job_id,)}
+    for _ in range(3):
+        report = sweeper.run()
+        assert report.examined == 1  # the watched job alone
+        assert report.watched == 1
+
+    # When its lease expires (its worker was lost), the watch list is where the sweep finds it
+    clock.advance(3 * 3600)
+    report = sweeper.run()
+    assert report.requeued == 1
+    assert repo.jobs[long_one.job_id].status is JobStatus.QUEUED
+    repo.jobs[long_one.job_id] = repo.jobs[long_one.job_id].model_copy(update={"status": JobStatus.SUCCEEDED})
+    sweeper.run()
+    assert index.watching == {}  # terminal: no longer watched

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any, Final, Protocol
@@ -115,10 +115,14 @@ class JobRepository(Protocol):
 
 @dataclass(frozen=True)
 class SweepMarks:
-    """The sweeper's per-shard marks as read, with the version a save is conditional on."""
+    """The sweeper's per-shard marks as read, with the version a save is conditional on.
+
+    ``watching``: per shard, older non-terminal jobs the mark has passed; every sweep reads them again.
+    """
 
     positions: Mapping[int, str]
     version: int = 0
+    watching: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 class SweepIndex(Protocol):
@@ -140,8 +144,8 @@ class SweepIndex(Protocol):
     def marks(self) -> SweepMarks:
         """Each shard's mark (shards without one are read from the start), and their version."""
 
-    def save_marks(self, before: SweepMarks, after: Mapping[int, str]) -> bool:
-        """Store ``after`` if nothing changed since ``before`` was read; False otherwise."""
+    def save_marks(self, before: SweepMarks, after: Mapping[int, str], watching: Mapping[int, tuple[str, ...]]) -> bool:
+        """Store ``after`` and ``watching`` if nothing changed since ``before`` was read; False otherwise."""
 
     def lower_mark(self, job_id: str) -> None:
         """Make sure the next sweep reads ``job_id`` again (it went back to ``queued``).

@@ -12,8 +12,11 @@ It also keeps the dead-letter queue true: a message there whose job is not ``fai
 recovered or retried since, e.g. a message redriven after its worker died on the last receive while
 the sweeper re-queued the job) is stale and deleted, so the DLQ alarm means a failed job.
 
-The first job of a shard that stays non-terminal holds the shard's mark, so a sweep reads the jobs of
-the recent past only, never the whole table.
+A shard's mark moves past every job found terminal. A job that stays non-terminal holds it while it is
+young; once older than ``WATCH_AFTER`` the mark passes it and the job goes on the shard's watch list,
+which every sweep reads again (up to ``WATCH_LIMIT`` jobs a shard; beyond that such jobs hold the mark
+as young ones do). So a sweep reads the jobs of the last few minutes and the few long ones, never the
+whole table, and a job that runs for hours does not make every sweep re-read the hours behind it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ from jobq.domain.redrive import receive_all
 _log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_LIMIT = 1000
+WATCH_AFTER = timedelta(minutes=5)
+"""A non-terminal job this old no longer holds its shard's mark: it is watched instead."""
+WATCH_LIMIT = 200
+"""Jobs watched per shard, at most (the marks item stays small)."""
 DEFAULT_DEAD_LETTER_LIMIT = 1000
 DEFAULT_DEAD_LETTER_INTERVAL_SECONDS = 300
 
@@ -66,6 +73,7 @@ class SweepReport:
     resent: int = 0
     errors: int = 0
     stale_dead_letters: int = 0
+    watched: int = 0
     marks_saved: bool = False
     advanced: dict[int, str] = field(default_factory=dict)
 
@@ -107,13 +115,18 @@ class Sweeper:
         now = self._clock.now()
         before = self._index.marks()
         after = dict(before.positions)
+        watching: dict[int, tuple[str, ...]] = {}
         for shard in range(self._index.shard_count):
-            mark = self._sweep_shard(shard, before.positions.get(shard), now, report)
+            watched = before.watching.get(shard, ())
+            mark, still = self._sweep_shard(shard, before.positions.get(shard), watched, now, report)
             if mark is not None and mark != before.positions.get(shard):
                 after[shard] = mark
                 report.advanced[shard] = mark
-        if after != before.positions:
-            report.marks_saved = self._index.save_marks(before, after)
+            if still:
+                watching[shard] = still
+            report.watched += len(still)
+        if after != before.positions or watching != {k: v for k, v in before.watching.items() if v}:
+            report.marks_saved = self._index.save_marks(before, after, watching)
         if self._dead_letters is not None and self._dead_letters_due(now):
             try:
                 self._clean_dead_letters(self._dead_letters, report)
@@ -169,9 +182,12 @@ class Sweeper:
             return "another message of the same failed job is kept"
         return None
 
-    def _sweep_shard(self, shard: int, mark: str | None, now: datetime, report: SweepReport) -> str | None:
-        """Check the shard's jobs after ``mark``; returns the new mark."""
-        ids = self._index.scan_shard(shard, after=mark, limit=self._shard_limit)
+    def _sweep_shard(
+        self, shard: int, mark: str | None, watched: tuple[str, ...], now: datetime, report: SweepReport
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """Check the shard's watched jobs and its jobs after ``mark``; returns the new mark and watch list."""
+        still = list(self._active(watched, report, now))
+        ids = list(self._index.scan_shard(shard, after=mark, limit=self._shard_limit))
         jobs = self._index.get_many(ids)
         new_mark = mark
         holding = False
@@ -179,17 +195,41 @@ class Sweeper:
             report.examined += 1
             job = jobs.get(job_id)
             if job is not None and not job.status.terminal:
-                try:
-                    job = self._check(job, now, report)
-                except DependencyUnavailableError:
-                    _log.exception("sweeping job %s failed; the next sweep tries again", job_id)
-                    report.errors += 1
+                job = self._checked(job, now, report)
                 if not job.status.terminal:
                     report.active += 1
-                    holding = True
+                    if holding or job.created_at > now - WATCH_AFTER or len(still) >= WATCH_LIMIT:
+                        holding = True
+                    elif job_id not in still:
+                        still.append(job_id)  # old: watched from now on, and the mark may pass it
             if not holding:
                 new_mark = job_id
-        return new_mark
+        return new_mark, tuple(still)
+
+    def _active(self, watched: tuple[str, ...], report: SweepReport, now: datetime) -> list[str]:
+        """The watched jobs that are still not terminal, after checking each."""
+        if not watched:
+            return []
+        jobs = self._index.get_many(list(dict.fromkeys(watched)))
+        active = []
+        for job_id, job in jobs.items():
+            report.examined += 1
+            if job.status.terminal:
+                continue
+            checked = self._checked(job, now, report)
+            if not checked.status.terminal:
+                report.active += 1
+                active.append(job_id)
+        return active
+
+    def _checked(self, job: Job, now: datetime, report: SweepReport) -> Job:
+        """``job`` after the sweeper's check; as it was if the check could not be made."""
+        try:
+            return self._check(job, now, report)
+        except DependencyUnavailableError:
+            _log.exception("sweeping job %s failed; the next sweep tries again", job.job_id)
+            report.errors += 1
+            return job
 
     def _check(self, job: Job, now: datetime, report: SweepReport) -> Job:
         with self._events.job_scope(job.job_id, job.type):

@@ -31,6 +31,10 @@ def _mark_attribute(shard: int) -> str:
     return f"mark_{shard:02d}"
 
 
+def _watch_attribute(shard: int) -> str:
+    return f"watch_{shard:02d}"
+
+
 class DynamoDBSweepIndex:
     """SweepIndex on the jobs table: its shard partitions oldest first, marks in one small item."""
 
@@ -65,28 +69,46 @@ class DynamoDBSweepIndex:
             for shard in range(self.shard_count)
             if _mark_attribute(shard) in item
         }
-        return SweepMarks(positions, int(item[_VERSION]["N"]) if _VERSION in item else 0)
+        watching = {
+            shard: tuple(str(item[_watch_attribute(shard)]["S"]).split())
+            for shard in range(self.shard_count)
+            if _watch_attribute(shard) in item
+        }
+        return SweepMarks(positions, int(item[_VERSION]["N"]) if _VERSION in item else 0, watching)
 
-    def save_marks(self, before: SweepMarks, after: Mapping[int, str]) -> bool:
+    def save_marks(self, before: SweepMarks, after: Mapping[int, str], watching: Mapping[int, tuple[str, ...]]) -> bool:
         changed = sorted(shard for shard in after if after[shard] != before.positions.get(shard))
-        if not changed:
+        rewatched = sorted(
+            shard
+            for shard in range(self.shard_count)
+            if tuple(watching.get(shard, ())) != tuple(before.watching.get(shard, ()))
+        )
+        if not changed and not rewatched:
             return True
         names: dict[str, str] = {"#version": _VERSION}
         values: dict[str, AttributeValueTypeDef] = {":zero": {"N": "0"}, ":one": {"N": "1"}}
         sets = ["#version = if_not_exists(#version, :zero) + :one"]
         if before.version:
             values[":version"] = {"N": str(before.version)}
+        removes: list[str] = []
         for shard in changed:
             names[f"#m{shard}"] = _mark_attribute(shard)
             values[f":new{shard}"] = {"S": after[shard]}
             sets.append(f"#m{shard} = :new{shard}")
+        for shard in rewatched:
+            names[f"#w{shard}"] = _watch_attribute(shard)
+            if watching.get(shard):
+                values[f":watch{shard}"] = {"S": " ".join(watching[shard])}
+                sets.append(f"#w{shard} = :watch{shard}")
+            else:
+                removes.append(f"#w{shard}")
         condition = "#version = :version" if before.version else "attribute_not_exists(#version)"
         with unavailable_on_failure("DynamoDB", "UpdateItem"):
             try:
                 self._client.update_item(
                     TableName=self._table,
                     Key=MARKS_KEY,
-                    UpdateExpression="SET " + ", ".join(sets),
+                    UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
