@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 import time
+from decimal import Decimal
+from typing import Any
 
 import boto3
 import pytest
@@ -13,9 +15,31 @@ from moto import mock_aws
 from moto.sqs.models import Queue
 
 from jobq_local.process import free_port
-from jobq_local.store import QueueAttributes
+from jobq_local.store import (
+    QueueAttributes,
+    fast_attribute_values,
+    parse_update_expressions_once,
+    plain_attribute_value,
+)
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:dead"
+
+ITEM = {
+    "id": {"S": "1"},
+    "empty": {"S": ""},
+    "n": {"N": "-12.50"},
+    "yes": {"BOOL": True},
+    "no": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "strings": {"SS": ["a", "b"]},
+    "numbers": {"NS": ["1", "2.5"]},
+    "list": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}, {"M": {"deep": {"BOOL": True}}}]},
+    "map": {"M": {"a": {"S": "é"}, "b": {"M": {}}, "c": {"L": [{"NULL": True}]}}},
+    "blob": {"B": b"\x00\xff"},
+    "blobs": {"BS": [b"a", b"b"]},
+    "nested_blob": {"L": [{"S": "x"}, {"B": b"\x01"}]},
+}
+"""Every kind of attribute value, binary ones included (which moto's serializer base64-encodes)."""
 
 
 @pytest.mark.parametrize(
@@ -97,3 +121,57 @@ def test_the_store_process_serves_queues_and_tables() -> None:
     finally:
         store.terminate()
         store.wait(timeout=10)
+
+
+def _store_item(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """What GetItem, an UpdateItem (ALL_NEW) and a Query answer for ``item`` on moto in-process."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(TableName="t", Item=item)
+        got = dynamodb.get_item(TableName="t", Key={"id": {"S": "1"}}, ConsistentRead=True)["Item"]
+        updated = dynamodb.update_item(
+            TableName="t",
+            Key={"id": {"S": "1"}},
+            UpdateExpression="SET #n = #n + :one, #extra = :extra REMOVE #no",
+            ConditionExpression="#yes = :yes",
+            ExpressionAttributeNames={"#n": "n", "#extra": "extra", "#no": "no", "#yes": "yes"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":extra": {"L": [{"S": "e"}]}, ":yes": {"BOOL": True}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        queried = dynamodb.query(
+            TableName="t", KeyConditionExpression="id = :id", ExpressionAttributeValues={":id": {"S": "1"}}
+        )["Items"][0]
+        return got, updated, queried
+
+
+def test_plain_attribute_values_are_those_moto_would_copy_unchanged() -> None:
+    plain = {name: value for name, value in ITEM.items() if "blob" not in name}
+    assert all(plain_attribute_value(value) for value in plain.values())
+    assert not any(plain_attribute_value(ITEM[name]) for name in ("blob", "blobs", "nested_blob"))
+    for odd in ({"S": 1}, {"N": 2}, {"BOOL": "true"}, {"NULL": False}, {"SS": [1]}, {"S": "a", "N": "1"}, {}, "S"):
+        assert not plain_attribute_value(odd), odd
+
+
+def test_responses_are_the_same_with_the_store_fast_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GetItem, UpdateItem and Query answer byte for byte as moto does, binary attributes included."""
+    from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.parsing import expressions
+
+    parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
+    before = _store_item(ITEM)
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer._serialize_type_structure)
+    monkeypatch.setattr(parser, "make", parser.make)
+    fast_attribute_values()
+    parse_update_expressions_once()
+    assert _store_item(ITEM) == before
+    assert _store_item(ITEM) == before  # the second time from the parsed-expression cache
+    assert Decimal(before[1]["n"]["N"]) == Decimal("-11.5")
+    assert before[1]["extra"] == {"L": [{"S": "e"}]}
+    assert "no" not in before[1]
+    assert before[0]["blob"] == {"B": b"\x00\xff"}
