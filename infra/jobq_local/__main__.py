@@ -38,6 +38,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack-name", default="jobq", help="prefix of resource names (default jobq)")
     parser.add_argument("--pollers", type=int, default=4, help="concurrent pollers per SQS event (default 4)")
     parser.add_argument(
+        "--environments",
+        type=int,
+        default=4,
+        help="at most this many execution environments (concurrent invocations) per function; more wait (default 4)",
+    )
+    parser.add_argument(
         "--admin",
         action="append",
         metavar="ACCESS_KEY_ID",
@@ -90,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator_port=None if endpoint else args.emulator_port,
         endpoint_url=endpoint,
         pollers=args.pollers,
+        environments=args.environments,
         admins=args.admin or [DEFAULT_ADMIN],
         no_auth=args.no_auth,
         jwks=json.loads(args.jwks.read_text()) if args.jwks else None,

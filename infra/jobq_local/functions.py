@@ -20,6 +20,8 @@ class Hosted(Protocol):
     spec: FunctionSpec
     region: str
     account_id: str
+    concurrent: bool
+    """Whether invocations may overlap (each in an environment of its own); if not, callers take turns."""
 
     @property
     def name(self) -> str: ...
@@ -34,6 +36,8 @@ class LocalFunction:
     spec: FunctionSpec
     region: str
     account_id: str
+    concurrent = False
+    """One environment, shared by every invocation in this process: invocations take turns."""
     _handler: Handler | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 

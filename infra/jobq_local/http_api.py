@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -85,11 +86,15 @@ class HttpApiServer:
         self.routes = dict(routes)
         self.authorizer = authorizer
         self.public = set(public or ())
-        # One execution environment per function: Lambda never runs two invocations in one environment.
+        # Lambda never runs two invocations in one environment: a function hosted in one environment (in this
+        # process) takes one request at a time; one with an environment per invocation takes them all at once.
         self._environments = {function.name: threading.Lock() for function in self.routes.values()}
         self.invocations: Counter[str] = Counter()
         self.invoke_seconds: dict[str, float] = dict.fromkeys(self._environments, 0.0)
         """Invocations and their time, per function (benchmarks read them)."""
+        self.route_invocations: Counter[str] = Counter()
+        self.route_seconds: dict[str, float] = {}
+        """The same per route (``POST /jobs``): what a benchmark's own reads cost is told apart from its jobs'."""
         self._server = _Server((host, port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
 
@@ -131,13 +136,16 @@ class HttpApiServer:
             authorizer=context,
         )
         try:
-            with self._environments[function.name]:
+            with nullcontext() if function.concurrent else self._environments[function.name]:
                 started = time.monotonic()
                 try:
                     response = function.invoke(event)
                 finally:
+                    spent = time.monotonic() - started
                     self.invocations[function.name] += 1
-                    self.invoke_seconds[function.name] += time.monotonic() - started
+                    self.invoke_seconds[function.name] += spent
+                    self.route_invocations[route.key] += 1
+                    self.route_seconds[route.key] = self.route_seconds.get(route.key, 0.0) + spent
         except Exception:  # noqa: BLE001 - a function error is API Gateway's 500, as in AWS
             _log.exception("%s raised; API Gateway answers 500", function.name)
             return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'

@@ -1,12 +1,15 @@
 """A function hosted in child processes, one per concurrent invocation, as Lambda runs execution environments.
 
-The local runtime runs the worker this way: a handler that kills its process (``os._exit``, running out of
-memory, a signal) takes one environment down, never the API or the store. The invocation then fails as a
-whole, as on Lambda: the batch's messages come back after their visibility timeout, the job's lease expires and
-the sweeper recovers it. The next invocation starts a new environment.
+The local runtime runs every function this way. A handler that kills its process (``os._exit``, running out of
+memory, a signal) takes one environment down, never the runtime, the other functions or the store. The
+invocation then fails as a whole, as on Lambda: a worker batch's messages come back after their visibility
+timeout, the job's lease expires and the sweeper recovers it; an API request gets API Gateway's 500. The next
+invocation starts a new environment. Concurrent invocations run in environments of their own, on every core.
 
-Parent and child speak one JSON line per invocation over the child's stdin and a dedicated pipe; the child's
-stdout and stderr (the function's logs) are the runtime's.
+Parent and child speak over the child's stdin and a dedicated pipe: a line from the child once its handler is
+imported; then per invocation a JSON line in, a line back as the child takes it (an environment that ended
+before then never ran it: another runs it), and a JSON line with the response. The child's stdout and stderr
+(the function's logs) are the runtime's.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ class EnvironmentDiedError(RuntimeError):
     """The execution environment's process ended during an invocation."""
 
 
+class EnvironmentGoneError(EnvironmentDiedError):
+    """The environment had ended before an invocation reached it (killed while idle): another can take it."""
+
+
 class _Environment:
     """One child process with the handler imported, serving invocations one at a time."""
 
@@ -48,6 +55,14 @@ class _Environment:
         self._region = region
         self._account_id = account_id
         self.on_calls: Callable[[Mapping[str, int]], None] | None = None
+        if not self._replies.readline():  # the child says it is ready once its handler is imported
+            code = self.process.wait()
+            self._replies.close()
+            raise EnvironmentDiedError(f"the {spec.logical_id} environment failed to start (exit code {code})")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def invoke(self, event: Mapping[str, Any], timeout: float) -> Any:
         assert self.process.stdin is not None
@@ -62,8 +77,16 @@ class _Environment:
         try:
             self.process.stdin.write(json.dumps(request).encode() + b"\n")
             self.process.stdin.flush()
+            started = self._replies.readline()  # the child takes the request before it runs the handler
+        except OSError:  # BrokenPipeError: nobody reads its stdin any more
+            started = b""
+        if not started:
+            code = self.process.wait()
+            message = f"the {self._spec.logical_id} environment had ended (exit code {code})"
+            raise EnvironmentGoneError(message)
+        try:
             line = self._replies.readline()
-        except (BrokenPipeError, OSError):
+        except OSError:
             line = b""
         if not line:
             code = self.process.wait()
@@ -89,6 +112,9 @@ class _Environment:
 class IsolatedFunction:
     """A template function whose invocations run in child processes (an environment per concurrent call)."""
 
+    concurrent = True
+    """Invocations may overlap: each runs in an environment of its own."""
+
     def __init__(
         self,
         spec: FunctionSpec,
@@ -97,6 +123,7 @@ class IsolatedFunction:
         environment: Mapping[str, str],
         *,
         on_calls: Callable[[Mapping[str, int]], None] | None = None,
+        max_environments: int = 4,
     ) -> None:
         self.spec = spec
         self.region = region
@@ -107,6 +134,9 @@ class IsolatedFunction:
         self._idle: list[_Environment] = []
         self._all: list[_Environment] = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_environments)
+        """At most this many invocations at once; more wait for one to end (Lambda would start more
+        environments, which a laptop's cores cannot run any faster)."""
 
     @property
     def name(self) -> str:
@@ -119,23 +149,48 @@ class IsolatedFunction:
 
     def invoke(self, event: Mapping[str, Any], *, timeout: float | None = None) -> Any:
         """Run one invocation in an idle environment, or a new one; a dead environment fails the invocation."""
+        seconds = self.spec.timeout if timeout is None else timeout
+        with self._slots:
+            for attempt in (1, 2):
+                environment = self._take()
+                try:
+                    response = environment.invoke(event, seconds)
+                except EnvironmentGoneError:
+                    self._discard(environment)
+                    if attempt == 1:
+                        continue  # it ended while idle: the invocation never started, a new environment runs it
+                    raise
+                except EnvironmentDiedError:
+                    self._discard(environment)
+                    _log.error(
+                        "%s: its execution environment died mid-invocation; the next call starts a new one", self.name
+                    )
+                    raise
+                with self._lock:
+                    self._idle.append(environment)
+                return response
+        raise AssertionError("unreachable")
+
+    def _discard(self, environment: _Environment) -> None:
+        with self._lock:
+            self._all.remove(environment)
+            self.deaths += 1
+
+    def warm(self) -> None:
+        """Start an environment now, out of any invocation's way; EnvironmentDiedError if its handler fails to
+        import (the traceback is in the function's log)."""
         environment = self._take()
-        try:
-            response = environment.invoke(event, self.spec.timeout if timeout is None else timeout)
-        except EnvironmentDiedError:
-            with self._lock:
-                self._all.remove(environment)
-                self.deaths += 1
-            _log.error("%s: its execution environment died mid-invocation; the next call starts a new one", self.name)
-            raise
         with self._lock:
             self._idle.append(environment)
-        return response
 
     def _take(self) -> _Environment:
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                environment = self._idle.pop()
+                if environment.alive:
+                    return environment
+                self._all.remove(environment)  # ended while idle (killed): not to be handed an invocation
+                self.deaths += 1
         environment = _Environment(self.spec, self.region, self.account_id, self.environment)
         environment.on_calls = self.on_calls
         with self._lock:
@@ -159,15 +214,23 @@ def _serve(handler_path: str, reply_fd: int) -> None:
     handler = getattr(importlib.import_module(module_name), attribute)
     replies = os.fdopen(reply_fd, "wb")
     calls: Counter[str] = Counter()
+    invoking = {"function": "function"}
     try:
         from jobq.adapters import aws
 
         for client in (aws.dynamodb_client(), aws.sqs_client()):  # the clients the functions cache
-            client.meta.events.register("before-call", lambda model, **_: calls.update([f"function:{model.name}"]))
+            client.meta.events.register(
+                "before-call", lambda model, **_: calls.update([f"{invoking['function']}:{model.name}"])
+            )
     except ImportError:
         pass
+    replies.write(b'{"ready": true}\n')
+    replies.flush()
     for line in sys.stdin.buffer:
+        replies.write(b"started\n")
+        replies.flush()
         request = json.loads(line)
+        invoking["function"] = request["function"]
         context = LambdaContext(
             request["function"],
             timeout_seconds=request["timeout"],

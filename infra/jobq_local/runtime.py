@@ -1,9 +1,10 @@
 """The local runtime: template.yaml's functions behind an HTTP API, SQS event source mappings and schedules.
 
-Functions run in this process, each as one Lambda "environment" that imports its handler once and keeps its
-module state between invocations (warm starts), with the environment variables the template gives it. This
-module assembles the parts: provisioning, the functions (``functions``), the HTTP API (``http_api``), the SQS
-event source mappings (``event_source_mapping``) and the schedules (``schedules``).
+Functions run in execution environments of their own (``isolated``: child processes, one per concurrent
+invocation, each importing its handler once and keeping its module state between invocations, as Lambda's warm
+starts do), with the environment variables the template gives them. This module assembles the parts:
+provisioning, the functions, the HTTP API (``http_api``), the SQS event source mappings
+(``event_source_mapping``) and the schedules (``schedules``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 from jobq_local import LOGGER_NAME
 from jobq_local.auth import LOCAL_ACCOUNT, Authorizer, JwtAuthorizer, NoAuthorizer, SigV4Authorizer
 from jobq_local.event_source_mapping import SqsEventSourceMapping, sqs_mappings
-from jobq_local.functions import Hosted, LocalFunction
+from jobq_local.functions import Hosted
 from jobq_local.http_api import HttpApiServer, api_routes, public_routes
-from jobq_local.isolated import IsolatedFunction
+from jobq_local.isolated import EnvironmentDiedError, IsolatedFunction
 from jobq_local.schedules import Schedule, schedules
 from jobq_local.template import Template, TemplateError
 
@@ -31,7 +32,8 @@ DEFAULT_ADMIN = "admin"
 
 
 class RequestCounter:
-    """Counts AWS API calls made through the clients it is attached to (botocore ``before-call`` events)."""
+    """Counts AWS API calls by who made them (``ApiFunction:PutItem``, ``event-source:ReceiveMessage``): on the
+    clients it is attached to (botocore ``before-call`` events), and as the functions' environments report."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -99,6 +101,7 @@ class LocalRuntime:
         emulator_port: int | None = 4566,
         endpoint_url: str | None = None,
         pollers: int = 4,
+        environments: int = 4,
         host: str = "127.0.0.1",
         admins: Sequence[str] = (DEFAULT_ADMIN,),
         no_auth: bool = False,
@@ -116,6 +119,7 @@ class LocalRuntime:
         self.emulator_port = emulator_port
         self.endpoint_url = endpoint_url
         self.pollers = pollers
+        self.environments = environments
         self.host = host
         self.counter = RequestCounter()
         self.template: Template | None = None
@@ -156,24 +160,30 @@ class LocalRuntime:
         provision(self.template, dynamodb=dynamodb, sqs=sqs)
         environments = function_environments(self.template)
         os.environ.update(merged_environment(environments))
-        functions: dict[str, Hosted] = {
-            spec.logical_id: LocalFunction(spec, region, account_id) for spec in self.template.functions()
-        }
-        for function in functions.values():
-            assert isinstance(function, LocalFunction)
-            function.handler()  # import now: a broken handler fails the start, not the first request
-        # Functions fed by SQS (the worker) run in environments of their own, so that a handler that kills its
-        # process takes one environment down, not the API and the store.
+        # Every function runs in execution environments of its own (child processes, one per concurrent
+        # invocation): a handler that kills its process takes one environment down, never the runtime, the
+        # other functions or the store, and concurrent invocations run on every core.
         child_environment = dict(os.environ) | {
             "AWS_ENDPOINT_URL": self.emulator_url,
             "JOBQ_LOCAL_RAW_LOGS": "1" if self.raw_logs else "0",
         }
+        functions: dict[str, Hosted] = {}
         for spec in self.template.functions():
-            if any(event.type == "SQS" for event in spec.events):
-                isolated = IsolatedFunction(spec, region, account_id, child_environment, on_calls=self.counter.add)
-                self._isolated.append(isolated)
-                functions[spec.logical_id] = isolated
-        self._count_function_clients()
+            isolated = IsolatedFunction(
+                spec,
+                region,
+                account_id,
+                child_environment,
+                on_calls=self.counter.add,
+                max_environments=self.environments,
+            )
+            self._isolated.append(isolated)
+            functions[spec.logical_id] = isolated
+        for isolated in self._isolated:  # a broken handler fails the start, not the first request
+            try:
+                isolated.warm()
+            except EnvironmentDiedError as exc:
+                raise TemplateError(f"{exc}; its log above says why") from None
         self._api = HttpApiServer(
             api_routes(self.template, functions),
             self.host,
@@ -268,15 +278,6 @@ class LocalRuntime:
         except Exception:  # noqa: BLE001 - emulators without STS get moto's default account
             return "123456789012"
 
-    def _count_function_clients(self) -> None:
-        """Count what the functions send to AWS, on the clients they cache (jobq.adapters.aws)."""
-        try:
-            from jobq.adapters import aws
-        except ImportError:
-            return
-        self.counter.attach(aws.dynamodb_client(), "function")
-        self.counter.attach(aws.sqs_client(), "function")
-
     def stop(self) -> None:
         """Event sources first (in-flight batches finish), then the API, then the emulator."""
         for schedule in self._schedules:
@@ -318,6 +319,8 @@ class LocalRuntime:
             "requests": self.counter.snapshot(),
             "invocations": {m.function.name: m.invocations for m in self._mappings},
             "api_invocations": dict(self._api.invocations) if self._api else {},
+            "route_invocations": dict(self._api.route_invocations) if self._api else {},
+            "route_seconds": dict(self._api.route_seconds) if self._api else {},
             "invoke_seconds": {m.function.name: m.invoke_seconds for m in self._mappings}
             | (dict(self._api.invoke_seconds) if self._api else {}),
         }
