@@ -15,12 +15,7 @@ from moto import mock_aws
 from moto.sqs.models import Queue
 
 from jobq_local.process import free_port
-from jobq_local.store import (
-    QueueAttributes,
-    fast_attribute_values,
-    parse_update_expressions_once,
-    plain_attribute_value,
-)
+from jobq_local.store import QueueAttributes, plain_attribute_value, speed_up_moto
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:dead"
 
@@ -159,19 +154,47 @@ def test_plain_attribute_values_are_those_moto_would_copy_unchanged() -> None:
 
 
 def test_responses_are_the_same_with_the_store_fast_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """GetItem, UpdateItem and Query answer byte for byte as moto does, binary attributes included."""
+    """GetItem, UpdateItem (expression, condition) and Query answer as moto does, binary attributes included."""
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.parsing import expressions
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 
     parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
     before = _store_item(ITEM)
     monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer._serialize_type_structure)
     monkeypatch.setattr(parser, "make", parser.make)
-    fast_attribute_values()
-    parse_update_expressions_once()
+    monkeypatch.setattr(DepthFirstTraverser, "nodes_to_be_processed", DepthFirstTraverser.nodes_to_be_processed)
+    monkeypatch.setattr(DepthFirstTraverser, "process", DepthFirstTraverser.process)
+    monkeypatch.setattr(Node, "__deepcopy__", None, raising=False)
+    monkeypatch.setattr(Queue, "attributes", Queue.attributes)
+    speed_up_moto()
     assert _store_item(ITEM) == before
     assert _store_item(ITEM) == before  # the second time from the parsed-expression cache
     assert Decimal(before[1]["n"]["N"]) == Decimal("-11.5")
     assert before[1]["extra"] == {"L": [{"S": "e"}]}
     assert "no" not in before[1]
     assert before[0]["blob"] == {"B": b"\x00\xff"}
+
+
+def test_a_parsed_expression_tree_copies_as_the_generic_deep_copy_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    from moto.dynamodb.parsing import expressions
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
+    tree = parser.make("SET #a = #a + :one, #b = list_append(#b, :l) REMOVE #c, #d[1].e")
+    generic = copy.deepcopy(tree)
+    monkeypatch.setattr(Node, "__deepcopy__", None, raising=False)
+    monkeypatch.setattr(Queue, "attributes", Queue.attributes)
+    speed_up_moto()
+    quick = copy.deepcopy(tree)
+
+    def shape(node: Any, parent: Any = None) -> Any:
+        if not isinstance(node, Node):
+            return node
+        assert node.parent is parent  # every copied node points at its copied parent
+        return (type(node).__name__, node.type, [shape(child, node) for child in node.children or []])
+
+    assert quick is not tree
+    assert shape(quick, tree.parent) == shape(generic, tree.parent) == shape(tree, tree.parent)
