@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,18 +52,21 @@ class Priced:
 
 
 def price(result: dict[str, Any], mode: str, template: Template) -> Priced:
-    jobs = result["jobs"] + 1  # the warm-up job too
+    jobs = result["jobs"] + result["warm_up_jobs"]  # the warm-up jobs too
     requests: dict[str, int] = result["requests"]
     seconds: dict[str, float] = result["invoke_seconds"]
     api_requests = result["api_requests"]
-    dynamodb = {op.split(":")[1]: n for op, n in requests.items() if op.split(":")[1] in ITEM_WRITE_UNITS | READ_UNITS}
+    by_operation = Counter[str]()
+    for caller_operation, n in requests.items():  # ``WorkerFunction:UpdateItem``: summed over the callers
+        by_operation[caller_operation.split(":")[1]] += n
+    dynamodb = {op: n for op, n in by_operation.items() if op in ITEM_WRITE_UNITS | READ_UNITS}
     batched_items = jobs if "BatchWriteItem" in dynamodb else 0
     write_units = sum(
         ITEM_WRITE_UNITS[op] * n for op, n in dynamodb.items() if op in ITEM_WRITE_UNITS and op != "BatchWriteItem"
     )
     write_units += ITEM_WRITE_UNITS["BatchWriteItem"] * batched_items
-    read_units = sum(n for op, n in dynamodb.items() if op in READ_UNITS and op != "GetItem")
-    sqs = sum(n for op, n in requests.items() if op.split(":")[1] in _SQS_OPERATIONS)
+    read_units = sum(n for op, n in dynamodb.items() if op in READ_UNITS)  # (the benchmark's own reads are not in)
+    sqs = sum(n for op, n in by_operation.items() if op in _SQS_OPERATIONS)
     gb_seconds = 0.0
     lambda_requests = api_requests + sum(result["invocations"].values())
     for function, spent in seconds.items():
