@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.sqs.models import Queue
 
@@ -145,6 +147,86 @@ def _store_item(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], d
         return got, updated, queried
 
 
+def _undo_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Have ``monkeypatch`` undo what ``speed_up_moto`` changes in this process once the test ends."""
+    from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.parsing import ast_nodes, expressions
+
+    parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
+    traverser: Any = ast_nodes.DepthFirstTraverser  # type: ignore[attr-defined]
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer._serialize_type_structure)
+    monkeypatch.setattr(parser, "make", parser.make)
+    for name in ("nodes_to_be_processed", "process", "traverse_node_recursively"):
+        monkeypatch.setattr(traverser, name, getattr(traverser, name))
+    monkeypatch.setattr(ast_nodes.Node, "__deepcopy__", None, raising=False)  # type: ignore[attr-defined]
+    monkeypatch.setattr(Queue, "attributes", Queue.attributes)
+
+
+UPDATES = [
+    ("SET #n = #n + :one, #e = :l", "#yes = :yes"),
+    ("SET #l = list_append(#l, :l), #m.#a = :one REMOVE #no", None),
+    ("SET #e = if_not_exists(#e, :one) ADD #n :one", "attribute_exists(#yes)"),
+    ("REMOVE #no, #l[0]", "#n < :one"),
+    ("SET #n = #n + :one REMOVE #n", None),  # overlapping paths: an error
+    ("SET #n = :one SET #e = :one", None),  # two SET clauses: an error
+    ("SET #yes = #yes + :one", None),  # a number added to a boolean: an error
+    ("SET #id = :one", None),  # the key: an error
+    ("SET #e = :missing", None),  # an undefined value: an error
+    ("SET #n = :one", "#n = :l"),  # a failed condition
+]
+"""UpdateItem requests, valid and not, that go through moto's parser, validators and executor."""
+
+
+def _updates() -> list[Any]:
+    """What moto answers to each of UPDATES (the item's attributes or the error), on one item each."""
+    answers: list[Any] = []
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        names = {
+            "#n": "n",
+            "#e": "extra",
+            "#no": "no",
+            "#yes": "yes",
+            "#l": "list",
+            "#m": "map",
+            "#a": "a",
+            "#id": "id",
+        }
+        values = {":one": {"N": "1"}, ":l": {"L": [{"S": "e"}]}, ":yes": {"BOOL": True}}
+        for update, condition in UPDATES:
+            dynamodb.put_item(TableName="t", Item={k: v for k, v in ITEM.items() if "blob" not in k})
+            used = set(re.findall(r"[#:]\w+", update + (condition or "")))
+            request: dict[str, Any] = {
+                "TableName": "t",
+                "Key": {"id": {"S": "1"}},
+                "UpdateExpression": update,
+                "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+                "ExpressionAttributeValues": {k: v for k, v in values.items() if k in used},
+                "ReturnValues": "ALL_NEW",
+            }
+            if condition:
+                request["ConditionExpression"] = condition
+            try:
+                answers.append(dynamodb.update_item(**request)["Attributes"])
+            except ClientError as exc:
+                answers.append(exc.response["Error"])
+    return answers
+
+
+def test_update_expressions_validate_and_apply_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _updates()
+    assert sum(isinstance(answer, dict) and "Code" in answer for answer in before) == 6  # the invalid ones
+    _undo_after(monkeypatch)
+    speed_up_moto()
+    assert _updates() == before
+
+
 def test_plain_attribute_values_are_those_moto_would_copy_unchanged() -> None:
     plain = {name: value for name, value in ITEM.items() if "blob" not in name}
     assert all(plain_attribute_value(value) for value in plain.values())
@@ -157,16 +239,12 @@ def test_responses_are_the_same_with_the_store_fast_paths(monkeypatch: pytest.Mo
     """GetItem, UpdateItem (expression, condition) and Query answer as moto does, binary attributes included."""
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.parsing import expressions
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 
     parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
     before = _store_item(ITEM)
     monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer._serialize_type_structure)
     monkeypatch.setattr(parser, "make", parser.make)
-    monkeypatch.setattr(DepthFirstTraverser, "nodes_to_be_processed", DepthFirstTraverser.nodes_to_be_processed)
-    monkeypatch.setattr(DepthFirstTraverser, "process", DepthFirstTraverser.process)
-    monkeypatch.setattr(Node, "__deepcopy__", None, raising=False)
-    monkeypatch.setattr(Queue, "attributes", Queue.attributes)
+    _undo_after(monkeypatch)
     speed_up_moto()
     assert _store_item(ITEM) == before
     assert _store_item(ITEM) == before  # the second time from the parsed-expression cache
@@ -185,8 +263,7 @@ def test_a_parsed_expression_tree_copies_as_the_generic_deep_copy_does(monkeypat
     parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
     tree = parser.make("SET #a = #a + :one, #b = list_append(#b, :l) REMOVE #c, #d[1].e")
     generic = copy.deepcopy(tree)
-    monkeypatch.setattr(Node, "__deepcopy__", None, raising=False)
-    monkeypatch.setattr(Queue, "attributes", Queue.attributes)
+    _undo_after(monkeypatch)
     speed_up_moto()
     quick = copy.deepcopy(tree)
 
