@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.local_runtime import run
+from jobq_local.runtime import DEFAULT_POLLERS
 from jobq_local.template import Template
 
 PRICES_DATE = "2026-11-24"
@@ -105,8 +106,8 @@ def main() -> None:
     args = parser.parse_args()
     template = Template()
     runs = [
-        price(run(args.jobs, 8, 4), "single (POST /jobs)", template),
-        price(run(args.jobs, 8, 4, batch=25), "batch (POST /jobs/batch, 25 a request)", template),
+        price(run(args.jobs, 8, DEFAULT_POLLERS), "single (POST /jobs)", template),
+        price(run(args.jobs, 8, DEFAULT_POLLERS, batch=25), "batch (POST /jobs/batch, 25 a request)", template),
     ]
     if args.json:
         print(

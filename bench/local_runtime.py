@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from jobq_local.process import RuntimeProcess
+from jobq_local.runtime import DEFAULT_POLLERS
 
 CLIENT_ROUTES = frozenset({"GET /jobs", "GET /jobs/{job_id}"})
 """The benchmark's own requests, served by the API function: their invocations are not the jobs' either."""
@@ -44,31 +45,32 @@ def job_seconds(stats: dict[str, Any]) -> dict[str, float]:
 
 def collect(runtime: RuntimeProcess, ids: list[str]) -> tuple[dict[str, dict[str, Any]], int]:
     """Every job's final document, with as few requests as it takes: the benchmark's own requests run on the
-    same two cores as the system it measures. Waits for the last job submitted, then reads them all a page
-    of 100 at a time (``GET /jobs``); a job still pending then is polled on its own. Returns the documents
-    and the requests made."""
+    same two cores as the system it measures. Waits for the last job submitted, reads them all a page of 100
+    at a time (``GET /jobs``), then polls any still pending one by one. Returns the documents and the requests
+    made."""
     polls = 0
-    pending = set(ids)
     documents: dict[str, dict[str, Any]] = {}
-    while pending:
-        _, body = runtime.request("GET", f"/jobs/{ids[-1]}")
+    while True:
+        _, last = runtime.request("GET", f"/jobs/{ids[-1]}")
         polls += 1
-        if ids[-1] in pending and body["status"] not in DONE:
-            time.sleep(0.1)
-            continue
-        cursor: str | None = None
-        while True:
-            _, page = runtime.request("GET", "/jobs?limit=100" + (f"&cursor={cursor}" if cursor else ""))
-            polls += 1
-            for job in page["items"]:
-                if job["job_id"] in pending and job["status"] in DONE:
-                    documents[job["job_id"]] = job
-                    pending.discard(job["job_id"])
-            cursor = page["next_cursor"]
-            if cursor is None or not pending:
-                break
-        if pending:
-            time.sleep(0.1)
+        if last["status"] in DONE:
+            break
+        time.sleep(0.1)
+    pending = set(ids)
+    cursor: str | None = None
+    while pending:
+        _, page = runtime.request("GET", "/jobs?limit=100" + (f"&cursor={cursor}" if cursor else ""))
+        polls += 1
+        for job in page["items"]:
+            if job["job_id"] in pending and job["status"] in DONE:
+                documents[job["job_id"]] = job
+                pending.discard(job["job_id"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    for job_id in sorted(pending):
+        documents[job_id] = runtime.wait_for(job_id, DONE, timeout=60)
+        polls += 1
     return documents, polls
 
 
@@ -143,7 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients submitting")
-    parser.add_argument("--pollers", type=int, default=4, help="SQS pollers of the worker's event source")
+    parser.add_argument(
+        "--pollers", type=int, default=DEFAULT_POLLERS, help="SQS pollers of the worker's event source (the runtime's)"
+    )
     parser.add_argument(
         "--batch",
         type=int,

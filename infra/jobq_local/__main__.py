@@ -17,6 +17,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from jobq_local.runtime import DEFAULT_ENVIRONMENTS, DEFAULT_POLLERS
+
 DEFAULT_API_PORT = 3000  # what `sam local start-api` uses
 DEFAULT_EMULATOR_PORT = 4566  # what awslocal and localstack-client expect
 HOST = "127.0.0.1"
@@ -36,12 +38,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="template parameter override, e.g. --param RetryBaseSeconds=1 (repeatable)",
     )
     parser.add_argument("--stack-name", default="jobq", help="prefix of resource names (default jobq)")
-    parser.add_argument("--pollers", type=int, default=4, help="concurrent pollers per SQS event (default 4)")
+    parser.add_argument(
+        "--pollers",
+        type=int,
+        default=DEFAULT_POLLERS,
+        help=f"concurrent pollers per SQS event, each with an execution environment of its function "
+        f"(default {DEFAULT_POLLERS})",
+    )
     parser.add_argument(
         "--environments",
         type=int,
-        default=4,
-        help="at most this many execution environments (concurrent invocations) per function; more wait (default 4)",
+        default=DEFAULT_ENVIRONMENTS,
+        help="at most this many execution environments (concurrent invocations) of a function invoked over HTTP or "
+        f"by a schedule; more invocations wait (default {DEFAULT_ENVIRONMENTS})",
     )
     parser.add_argument(
         "--admin",

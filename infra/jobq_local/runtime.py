@@ -27,6 +27,11 @@ from jobq_local.template import Template, TemplateError
 
 _log = logging.getLogger(LOGGER_NAME)
 
+DEFAULT_POLLERS = 6
+"""Concurrent pollers of each SQS event source mapping (Lambda starts with five)."""
+DEFAULT_ENVIRONMENTS = 3
+"""At most this many execution environments of a function invoked over HTTP or by a schedule; on a 2-core
+machine more only slow every environment down (an SQS-fed function has one per poller)."""
 DEFAULT_ADMIN = "admin"
 """The access key id of the local admin (SPEC section 10): ``jobq --local`` signs with it."""
 
@@ -100,8 +105,8 @@ class LocalRuntime:
         api_port: int = 3000,
         emulator_port: int | None = 4566,
         endpoint_url: str | None = None,
-        pollers: int = 4,
-        environments: int = 4,
+        pollers: int = DEFAULT_POLLERS,
+        environments: int = DEFAULT_ENVIRONMENTS,
         host: str = "127.0.0.1",
         admins: Sequence[str] = (DEFAULT_ADMIN,),
         no_auth: bool = False,
@@ -175,7 +180,8 @@ class LocalRuntime:
                 account_id,
                 child_environment,
                 on_calls=self.counter.add,
-                max_environments=self.environments,
+                # an SQS-fed function is invoked by its pollers, at most one batch each at a time
+                max_environments=self.pollers if any(e.type == "SQS" for e in spec.events) else self.environments,
             )
             self._isolated.append(isolated)
             functions[spec.logical_id] = isolated
