@@ -284,7 +284,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
             body=app.get_openapi_json_schema(title="jobq", version=__version__),
         )
 
-    app.enable_swagger(path="/docs", title="jobq", version=__version__)
+    app.enable_swagger_on_first_use(path="/docs", title="jobq", version=__version__)
     register_error_mapping(app)
     return app
 

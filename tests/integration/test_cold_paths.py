@@ -1,0 +1,34 @@
+"""What a function's cold start loads: only what its first invocation needs (``make coldstart`` measures it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+OPENAPI_MODELS = "aws_lambda_powertools.event_handler.openapi.models"
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_api_entry_point_leaves_the_openapi_models_to_the_docs_routes() -> None:
+    out = _run(f"import sys, jobq.handlers.api as api\napi._entrypoint()\nprint({OPENAPI_MODELS!r} in sys.modules)\n")
+    assert out.strip() == "False"
+
+
+def test_swagger_ui_is_set_up_by_the_first_request_for_it() -> None:
+    out = _run(
+        "import sys, json\n"
+        "from jobq.handlers.api import ApiDependencies, build_app\n"
+        "from jobq_local.events import LambdaContext, http_api_event\n"
+        "app = build_app(ApiDependencies(service=None, redriver=None, max_body_bytes=lambda: 1, admins=frozenset))\n"
+        "context = LambdaContext('ApiFunction', timeout_seconds=15, memory_limit_in_mb=512, region='us-east-1',"
+        " account_id='123456789012')\n"
+        f"before = {OPENAPI_MODELS!r} in sys.modules\n"
+        "page = app.resolve(http_api_event('GET', '/docs'), context)\n"
+        "again = app.resolve(http_api_event('GET', '/docs'), context)\n"
+        "print(json.dumps([before, page['statusCode'], page['headers']['Content-Type'], 'swagger' in page['body'],"
+        " again['statusCode']]))\n"
+    )
+    assert out.strip() == '[false, 200, "text/html", true, 200]'
