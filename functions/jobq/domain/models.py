@@ -47,6 +47,8 @@ class JobStatus(StrEnum):
 
 
 _TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+"""The statuses an explicit retry (the API's, a redrive's) takes a job out of."""
 
 
 class JobError(BaseModel):

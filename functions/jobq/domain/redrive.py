@@ -7,7 +7,7 @@ from enum import Enum
 
 from jobq.domain.errors import ForbiddenError, InvalidTransitionError, JobNotFoundError
 from jobq.domain.identity import Caller
-from jobq.domain.models import Job
+from jobq.domain.models import RETRYABLE, Job
 from jobq.domain.ports import DeadLetter, DeadLetterQueue
 from jobq.domain.service import JobService
 
@@ -29,6 +29,16 @@ class DeadLetterView:
 
     letter: DeadLetter
     job: Job | None
+
+
+def superseded(job: Job, generation: int, taken: set[str]) -> str | None:
+    """Why a dead-lettered message of ``job``, sent at ``generation``, is not the message of its latest failure
+    (None: it is). ``taken``: jobs another message has stood for in this pass already (one failure at a time)."""
+    if generation < job.retries:
+        return f"the job was retried since (message generation {generation}, job {job.retries})"
+    if job.job_id in taken:
+        return "another message of the same job is taken"
+    return None
 
 
 def _generation(letter: DeadLetter) -> int:
@@ -143,6 +153,7 @@ class Redriver:
         keep: list[DeadLetter] = []
         letters = self._drain()
         report.more = len(letters) >= self._max
+        redriven: set[str] = set()
         for letter in letters:
             message = letter.message
             if message is not None and job_id is not None and message.job_id != job_id:
@@ -151,8 +162,10 @@ class Redriver:
             if message is None:
                 outcome, key = Outcome(Verdict.KEPT, "body is not a job message"), letter.message_id
             else:
-                outcome, key = self._redrive_one(message.job_id, caller), message.job_id
+                outcome, key = self._redrive_one(message.job_id, message.generation, caller, redriven), message.job_id
             report.add(key, outcome)
+            if outcome.verdict is Verdict.REDRIVEN:
+                redriven.add(key)
             if outcome.verdict.deletes_message:
                 self._dlq.delete(letter)
             else:
@@ -160,7 +173,17 @@ class Redriver:
         self._dlq.put_back(keep)
         return report
 
-    def _redrive_one(self, job_id: str, caller: Caller) -> Outcome:
+    def _redrive_one(self, job_id: str, generation: int, caller: Caller, redriven: set[str]) -> Outcome:
+        """Retry the job of one message, unless the message is stale: an earlier failure's (the job was retried
+        since; redriving it would run the job again for a failure already dealt with), or its job's other
+        message was redriven already in this pass."""
+        try:
+            job = self._service.get(job_id, caller)
+        except JobNotFoundError:
+            return Outcome(Verdict.KEPT, "no such job (expired or deleted)")
+        why = superseded(job, generation, redriven) if job.status in RETRYABLE else None
+        if why is not None:  # (a job that is not failed or cancelled: the retry itself says so)
+            return Outcome(Verdict.STALE, f"stale: {why}")
         try:
             self._service.retry(job_id, caller)
         except JobNotFoundError:

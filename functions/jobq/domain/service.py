@@ -23,6 +23,7 @@ from jobq.domain.identity import Caller
 from jobq.domain.models import (
     JOB_ID_PATTERN,
     MAX_PAGE_BYTES,
+    RETRYABLE,
     Job,
     JobMessage,
     JobPage,
@@ -286,7 +287,7 @@ class JobService:
             progress=None,
             cancel_requested=False,
         )
-        expect = Expect.status(JobStatus.FAILED, JobStatus.CANCELLED, owner=self._owner_condition(caller))
+        expect = Expect(RETRYABLE, owner=self._owner_condition(caller))
         try:
             job = self._repo.update(job_id, change, expect=expect)
         except ConditionFailedError as rejected:

@@ -49,7 +49,7 @@ from jobq.domain.ports import (
     JobRepository,
     SweepIndex,
 )
-from jobq.domain.redrive import receive_all
+from jobq.domain.redrive import receive_all, superseded
 
 _log = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ class Sweeper:
             if message is None or job is None:
                 keep.append(letter)  # something an operator must look at
                 continue
-            why = self._stale_dead_letter(job, message.generation, kept_jobs)
+            why = f"the job is {job.status.value}" if job.status is not JobStatus.FAILED else None
+            why = why or superseded(job, message.generation, kept_jobs)
             if why is None:
                 keep.append(letter)
                 kept_jobs.add(job.job_id)
@@ -170,17 +171,6 @@ class Sweeper:
             with self._events.job_scope(job.job_id, job.type):
                 self._events.skipped(job.job_id, f"stale dead-letter message deleted: {why}")
         dead_letters.put_back(keep)
-
-    @staticmethod
-    def _stale_dead_letter(job: Job, generation: int, kept_jobs: set[str]) -> str | None:
-        """Why a dead-lettered message of ``job`` stands for no failure any more (None: it does)."""
-        if job.status is not JobStatus.FAILED:
-            return f"the job is {job.status.value}"
-        if generation < job.retries:
-            return f"the job was retried since (message generation {generation}, job {job.retries})"
-        if job.job_id in kept_jobs:
-            return "another message of the same failed job is kept"
-        return None
 
     def _sweep_shard(
         self, shard: int, mark: str | None, watched: tuple[str, ...], now: datetime, report: SweepReport
