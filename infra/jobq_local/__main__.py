@@ -53,6 +53,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"by a schedule; more invocations wait (default {DEFAULT_ENVIRONMENTS})",
     )
     parser.add_argument(
+        "--schedules-every",
+        type=float,
+        metavar="SECONDS",
+        help="run each scheduled function (the sweeper) this often instead of at its template rate (tests, demos)",
+    )
+    parser.add_argument(
         "--admin",
         action="append",
         metavar="ACCESS_KEY_ID",
@@ -79,10 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jobq-local %(levelname)s %(message)s", datefmt="%X")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from jobq_local.endpoints import Endpoints
     from jobq_local.runtime import free_port_error
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    ports = [(args.port, "--port")] + ([] if endpoint else [(args.emulator_port, "--emulator-port")])
+    endpoints = Endpoints.from_environment(os.environ)
+    ports = [(args.port, "--port")] + ([] if endpoints.given else [(args.emulator_port, "--emulator-port")])
     for port, option in ports:
         problem = free_port_error(HOST, port, option)
         if problem:
@@ -102,10 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parameters=parameters,
         stack_name=args.stack_name,
         api_port=args.port,
-        emulator_port=None if endpoint else args.emulator_port,
-        endpoint_url=endpoint,
+        emulator_port=None if endpoints.given else args.emulator_port,
+        endpoints=endpoints,
         pollers=args.pollers,
         environments=args.environments,
+        schedules_every=args.schedules_every,
         admins=args.admin or [DEFAULT_ADMIN],
         no_auth=args.no_auth,
         jwks=json.loads(args.jwks.read_text()) if args.jwks else None,

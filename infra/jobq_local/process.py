@@ -12,12 +12,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from jobq_local.auth import LOCAL_SECRET
+from jobq_local.endpoints import Endpoints
 
 DEFAULT_CALLER = "e2e"
 """The access key id requests are signed with unless a test names another (``--admin`` is ``admin``)."""
@@ -36,6 +38,17 @@ def sign(
     request = AWSRequest(method=method, url=url, data=data, headers=dict(headers))
     SigV4Auth(Credentials(access_key, secret), "execute-api", region).add_auth(request)
     return dict(request.headers.items())
+
+
+def runtime_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment a runtime starts with: this one without its AWS settings (credentials, profile, region),
+    which belong to the caller, but with boto3's endpoint variables, which say where the AWS services are (an
+    emulator the tests run against: ``make test-localstack``, ``make bench`` against an endpoint)."""
+    return {
+        key: value
+        for key, value in environ.items()
+        if not key.startswith("AWS_") or key == "AWS_ENDPOINT_URL" or key.startswith("AWS_ENDPOINT_URL_")
+    }
 
 
 def free_port() -> int:
@@ -77,13 +90,20 @@ class RuntimeProcess:
     def emulator_url(self) -> str:
         return str(self.endpoints["emulator_url"])
 
+    def endpoint(self, service: str) -> str:
+        """Where the runtime's ``service`` (``sqs``, ``dynamodb``) is: the embedded store, or the endpoint given."""
+        return str(self.endpoints.get("service_endpoints", {}).get(service, self.emulator_url))
+
     def start(self) -> RuntimeProcess:
         args = [sys.executable, "-m", "jobq_local", "--port", str(free_port()), "--emulator-port", str(free_port())]
         args += ["--ready-file", str(self.ready_file), "--stats-file", str(self.stats_file), "--raw-logs"]
         args += ["--state-file", str(self.state_file)]
         for name, value in self.parameters.items():
             args += ["--param", f"{name}={value}"]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | self.environment
+        env = runtime_environment(os.environ) | self.environment
+        if Endpoints.from_environment(env).given and "--stack-name" not in self.extra_args:
+            # a shared emulator: resources of their own (CloudFormation-like names, <stack>-<LogicalId>)
+            args += ["--stack-name", f"jobq-{uuid.uuid4().hex[:8]}"]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(args + self.extra_args, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
         deadline = time.monotonic() + self.startup_timeout

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from jobq_local import LOGGER_NAME
 from jobq_local.template import PhysicalResource, Template, TemplateError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
+
+_log = logging.getLogger(LOGGER_NAME)
 
 QUEUE = "AWS::SQS::Queue"
 TABLE = "AWS::DynamoDB::Table"
@@ -160,13 +164,31 @@ def create_table(template: Template, logical_id: str, dynamodb: DynamoDBClient) 
             )
     pitr = properties.get("PointInTimeRecoverySpecification")
     if pitr and pitr.get("PointInTimeRecoveryEnabled"):
-        dynamodb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
+        enable_point_in_time_recovery(dynamodb, name)
     attributes = {"Arn": description["TableArn"]}
     if description.get("LatestStreamArn"):
         attributes["StreamArn"] = description["LatestStreamArn"]
     return PhysicalResource(ref=name, attributes=attributes)
+
+
+UNSUPPORTED = {"UnknownOperationException", "UnrecognizedClientException", "NotImplementedError", "NotImplemented"}
+"""What an endpoint without an operation answers (DynamoDB Local: UnknownOperationException for PITR)."""
+
+
+def enable_point_in_time_recovery(dynamodb: DynamoDBClient, table: str) -> bool:
+    """Turn PITR on; where the endpoint has no PITR (DynamoDB Local), say so and go on: no local run needs
+    backups, and refusing to start would make such an emulator unusable. True if it is on."""
+    try:
+        dynamodb.update_continuous_backups(
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in UNSUPPORTED:
+            raise
+        _log.warning("%s: this endpoint has no point-in-time recovery (%s); the table has none", table, code)
+        return False
+    return True
 
 
 def _dependency_order(template: Template, wanted: set[str]) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from jobq_local import LOGGER_NAME
 from jobq_local.auth import LOCAL_ACCOUNT, Authorizer, JwtAuthorizer, NoAuthorizer, SigV4Authorizer
+from jobq_local.endpoints import SERVICES, Endpoints, identify, variable
 from jobq_local.event_source_mapping import SqsEventSourceMapping, sqs_mappings
 from jobq_local.functions import Hosted
 from jobq_local.http_api import HttpApiServer, api_routes, public_routes
@@ -104,9 +105,10 @@ class LocalRuntime:
         stack_name: str = "jobq",
         api_port: int = 3000,
         emulator_port: int | None = 4566,
-        endpoint_url: str | None = None,
+        endpoints: Endpoints | None = None,
         pollers: int = DEFAULT_POLLERS,
         environments: int = DEFAULT_ENVIRONMENTS,
+        schedules_every: float | None = None,
         host: str = "127.0.0.1",
         admins: Sequence[str] = (DEFAULT_ADMIN,),
         no_auth: bool = False,
@@ -122,9 +124,13 @@ class LocalRuntime:
         self.stack_name = stack_name
         self.api_port = api_port
         self.emulator_port = emulator_port
-        self.endpoint_url = endpoint_url
+        self.external = endpoints or Endpoints()
+        """The endpoints given (boto3's variables); none: the embedded store serves every service."""
+        self.emulator: str | None = None
+        """What the endpoint is, when it says (``LocalStack 4.7.0``, ``MiniStack 1.5.33``)."""
         self.pollers = pollers
         self.environments = environments
+        self.schedules_every = schedules_every
         self.host = host
         self.counter = RequestCounter()
         self.template: Template | None = None
@@ -136,7 +142,17 @@ class LocalRuntime:
 
     @property
     def emulator_url(self) -> str:
-        return self.endpoint_url or f"http://{self.host}:{self.emulator_port}"
+        """The endpoint outside tools use (``aws --endpoint-url``); SQS's when the services have their own."""
+        if not self.external.given:
+            return f"http://{self.host}:{self.emulator_port}"
+        return str(self.external.default or self.external.url("sqs"))
+
+    @property
+    def service_endpoints(self) -> dict[str, str]:
+        """Each of jobq's services and where it is."""
+        if not self.external.given:
+            return dict.fromkeys(SERVICES, self.emulator_url)
+        return {service: str(self.external.url(service)) for service in SERVICES}
 
     def start(self) -> None:
         """Emulator, resources, functions, then the event sources."""
@@ -148,13 +164,23 @@ class LocalRuntime:
             os.environ.setdefault(name, value)
         region = os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
         os.environ.setdefault("AWS_REGION", region)
-        if self.endpoint_url is None:
+        if not self.external.given:
             self._start_embedded_emulator()
+        elif self.external.missing():
+            missing = " and ".join(variable(service) for service in self.external.missing())
+            raise TemplateError(
+                f"{missing} not set: with per-service endpoints, each of jobq's services needs one "
+                "(or set AWS_ENDPOINT_URL for all of them)"
+            )
+        else:
+            self.emulator = identify(self.emulator_url)
         from jobq_local.provision import provision
 
         session = boto3.session.Session()
-        sqs = session.client("sqs", endpoint_url=self.emulator_url)
-        dynamodb = session.client("dynamodb", endpoint_url=self.emulator_url)
+        # No endpoint_url: botocore resolves AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, for these clients
+        # exactly as for the functions' own, so provisioning and the functions always meet at the same endpoints.
+        sqs = session.client("sqs")
+        dynamodb = session.client("dynamodb")
         account_id = self._account_id(session)
         self.template = Template(
             parameters=self._with_admins(self.parameters),
@@ -168,10 +194,7 @@ class LocalRuntime:
         # Every function runs in execution environments of its own (child processes, one per concurrent
         # invocation): a handler that kills its process takes one environment down, never the runtime, the
         # other functions or the store, and concurrent invocations run on every core.
-        child_environment = dict(os.environ) | {
-            "AWS_ENDPOINT_URL": self.emulator_url,
-            "JOBQ_LOCAL_RAW_LOGS": "1" if self.raw_logs else "0",
-        }
+        child_environment = dict(os.environ) | {"JOBQ_LOCAL_RAW_LOGS": "1" if self.raw_logs else "0"}
         functions: dict[str, Hosted] = {}
         for spec in self.template.functions():
             isolated = IsolatedFunction(
@@ -197,13 +220,13 @@ class LocalRuntime:
             authorizer=self._authorizer(region),
             public=public_routes(self.template),
         )
-        esm_client = session.client("sqs", endpoint_url=self.emulator_url)
+        esm_client = session.client("sqs")
         self.counter.attach(esm_client, "event-source")
         self._mappings = [
             SqsEventSourceMapping(function, config, esm_client, pollers=self.pollers)
             for function, config in sqs_mappings(self.template, functions)
         ]
-        self._schedules = schedules(self.template, functions)
+        self._schedules = schedules(self.template, functions, every=self.schedules_every)
         self._api.start()
         for mapping in self._mappings:
             mapping.start()
@@ -233,6 +256,19 @@ class LocalRuntime:
             audiences = [part.strip() for part in self.template.parameters.get("JwtAudience", "").split(",")]
             return JwtAuthorizer(self.template.parameters.get("JwtIssuer", ""), [a for a in audiences if a], self.jwks)
         return SigV4Authorizer(region)
+
+    def _awslocal_lines(self, resources: Mapping[str, str]) -> list[str]:
+        """Against LocalStack: the awslocal commands (LocalStack's AWS CLI, which reads AWS_ENDPOINT_URL too) that
+        show the queues and the table."""
+        if not (self.emulator or "").startswith("LocalStack") or "JobsQueue" not in resources:
+            return []
+        return [
+            "  awslocal (LocalStack's AWS CLI) shows them too:",
+            "    awslocal sqs list-queues",
+            f"    awslocal sqs get-queue-attributes --queue-url {resources['JobsQueue']} --attribute-names All",
+            f"    awslocal dynamodb describe-table --table-name {resources['JobsTable']}",
+            f"    awslocal dynamodb scan --table-name {resources['JobsTable']} --max-items 5",
+        ]
 
     def _auth_note(self) -> str:
         if self.no_auth:
@@ -277,8 +313,10 @@ class LocalRuntime:
             time.sleep(0.05)
         os.environ["AWS_ENDPOINT_URL"] = self.emulator_url  # what the functions' clients use
 
-    @staticmethod
-    def _account_id(session: Any) -> str:
+    def _account_id(self, session: Any) -> str:
+        """The account the endpoint says (STS), or moto's default where there is no STS endpoint."""
+        if self.external.given and self.external.url("sts") is None:
+            return "123456789012"  # per-service endpoints without one for STS: not AWS's own STS
         try:
             return str(session.client("sts").get_caller_identity()["Account"])
         except Exception:  # noqa: BLE001 - emulators without STS get moto's default account
@@ -310,6 +348,7 @@ class LocalRuntime:
         return {
             "api_url": self._api.url,
             "emulator_url": self.emulator_url,
+            "service_endpoints": self.service_endpoints,
             "region": self.template.region,
             "resources": resources,
         }
@@ -337,10 +376,15 @@ class LocalRuntime:
         width = max(len(name) for name in info["resources"]) if info["resources"] else 10
         lines = [
             "",
-            "jobq is running locally" + ("" if self.endpoint_url else " (embedded AWS emulator: moto)"),
+            "jobq is running locally"
+            + (
+                f" against {self.emulator or 'an AWS endpoint'}"
+                if self.external.given
+                else " (embedded AWS emulator: moto)"
+            ),
             f"  HTTP API        {info['api_url']}",
-            f"  AWS endpoint    {info['emulator_url']}"
-            + ("" if self.endpoint_url else "  (aws --endpoint-url / awslocal)"),
+            f"  AWS endpoint    {self.external.describe() if self.external.given else info['emulator_url']}"
+            + ("" if self.external.given else "  (aws --endpoint-url / awslocal)"),
             "  resources:",
             *(f"    {name:<{width}}  {ref}" for name, ref in info["resources"].items()),
             "  functions:",
@@ -355,6 +399,7 @@ class LocalRuntime:
             f"    curl -s{self._curl_auth()} -X POST {info['api_url']}/jobs -H 'content-type: application/json' "
             '-d \'{"type": "echo", "payload": {"hello": "world"}}\'',
             f"    curl -s{self._curl_auth()} {info['api_url']}/jobs/<job_id>",
+            *self._awslocal_lines(info["resources"]),
             "  Ctrl-C stops everything.",
             "",
         ]

@@ -53,8 +53,9 @@ class Schedule:
                 _log.exception("scheduled run of %s failed", self.function.name)
 
 
-def schedules(template: Template, functions: Mapping[str, Hosted]) -> list[Schedule]:
-    """Every Schedule / ScheduleV2 event whose state is enabled."""
+def schedules(template: Template, functions: Mapping[str, Hosted], *, every: float | None = None) -> list[Schedule]:
+    """Every Schedule / ScheduleV2 event whose state is enabled; at its rate, or ``every`` seconds if given (the
+    runtime's ``--schedules-every``: tests and demos that cannot wait a minute for the sweeper)."""
     found = []
     for spec in template.functions():
         for event in spec.events:
@@ -65,5 +66,6 @@ def schedules(template: Template, functions: Mapping[str, Hosted]) -> list[Sched
                 continue
             expression = str(properties.get("Schedule") or properties.get("ScheduleExpression"))
             rule_arn = f"arn:aws:events:{template.region}:{template.account_id}:rule/{spec.logical_id}{event.name}"
-            found.append(Schedule(functions[spec.logical_id], event.name, rate_seconds(expression), rule_arn))
+            interval = rate_seconds(expression) if every is None else every
+            found.append(Schedule(functions[spec.logical_id], event.name, interval, rule_arn))
     return found
