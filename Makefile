@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e run bench bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
+.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators run bench bench-emulators bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,23 +56,39 @@ $(CHROMIUM):
 
 chromium: $(CHROMIUM) ## Debian's headless Chromium for the dashboard's browser test (apt-get, when missing)
 
+# The tiers of make test run on the embedded moto whatever endpoint the shell points at (the emulator tiers below
+# choose theirs).
+ON_MOTO := env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_SQS -u AWS_ENDPOINT_URL_DYNAMODB -u AWS_ENDPOINT_URL_STS
+
 pytest: $(STAMP) $(CHROMIUM) ## unit, integration and end-to-end tests
-	$(BIN)/pytest -q
+	$(ON_MOTO) $(BIN)/pytest -q
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(ON_MOTO) $(BIN)/pytest -q tests/unit
 
 integration: $(STAMP)
-	$(BIN)/pytest -q tests/integration
+	$(ON_MOTO) $(BIN)/pytest -q tests/integration
 
 e2e: $(STAMP) $(CHROMIUM)
-	$(BIN)/pytest -q tests/e2e
+	$(ON_MOTO) $(BIN)/pytest -q tests/e2e
+
+test-localstack: $(STAMP) ## the e2e scenarios against LocalStack, and DynamoDB Local beside its SQS (root, a JDK, npm)
+	$(BIN)/python -m emulators test localstack dynamodb-local
+
+test-ministack: $(STAMP) ## the e2e scenarios against MiniStack (needs a Python 3.13, e.g. pyenv's)
+	$(BIN)/python -m emulators test ministack
+
+test-emulators: $(STAMP) ## the e2e scenarios against every backend in turn: moto, LocalStack, DynamoDB Local, MiniStack
+	$(BIN)/python -m emulators test all
 
 run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://127.0.0.1:3000)
 	$(BIN)/jobq-local $(ARGS)
 
-bench: $(STAMP) ## throughput and latency of echo jobs through the local runtime
+bench: $(STAMP) ## throughput and latency of echo jobs through the local runtime (ARGS=--endpoint URL: on an emulator)
 	$(BIN)/python -m bench.local_runtime $(ARGS)
+
+bench-emulators: $(STAMP) ## make bench on moto, LocalStack, DynamoDB Local and MiniStack, side by side (ARGS: bench's)
+	$(BIN)/python -m emulators bench all $(if $(ARGS),-- $(ARGS))
 
 cost: $(STAMP) ## cost per million echo jobs at us-east-1 list prices, single and batch submit, from two bench runs
 	$(BIN)/python -m bench.cost $(ARGS)

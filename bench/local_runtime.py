@@ -74,8 +74,11 @@ def collect(runtime: RuntimeProcess, ids: list[str]) -> tuple[dict[str, dict[str
     return documents, polls
 
 
-def run(jobs: int, clients: int, pollers: int, batch: int = 0) -> dict[str, Any]:
-    with RuntimeProcess(extra_args=["--pollers", str(pollers)]) as runtime:
+def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | None = None) -> dict[str, Any]:
+    """One run; ``endpoint``: the AWS endpoint to run on instead of the embedded store (boto3's endpoint
+    variables of this environment, AWS_ENDPOINT_URL_<SERVICE> included, reach the runtime as well)."""
+    environment = {"AWS_ENDPOINT_URL": endpoint} if endpoint else {}
+    with RuntimeProcess(extra_args=["--pollers", str(pollers)], environment=environment) as runtime:
         # Warm up as Lambda's first minutes would: environments for concurrent requests and batches
         # (clients at once), so that none starts cold (an import of jobq) inside the measured run.
         with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -157,9 +160,10 @@ def main() -> None:
         metavar="N",
         help="submit N jobs a request (POST /jobs/batch; default 25)",
     )
+    parser.add_argument("--endpoint", metavar="URL", help="run on this AWS endpoint (an emulator) instead of moto")
     parser.add_argument("--json", action="store_true", help="the figures as JSON (make cost reads them)")
     args = parser.parse_args()
-    result = run(args.jobs, args.clients, args.pollers, args.batch)
+    result = run(args.jobs, args.clients, args.pollers, args.batch, args.endpoint)
     if args.json:
         print(json.dumps(result | {"clients": args.clients, "pollers": args.pollers, "batch": args.batch}))
         return

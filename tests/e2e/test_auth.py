@@ -46,6 +46,7 @@ def submit(runtime: RuntimeProcess, caller: str, **headers: str) -> dict[str, An
     return dict(body)
 
 
+@pytest.mark.scenario
 def test_unsigned_and_badly_signed_requests_get_api_gateways_403(runtime: RuntimeProcess) -> None:
     assert runtime.request("POST", "/jobs", {"type": "echo"}, caller=None) == FORBIDDEN
     assert runtime.request("GET", "/jobs", caller="alice", secret="not-the-secret") == FORBIDDEN
@@ -78,6 +79,7 @@ def test_curl_aws_sigv4_is_accepted_and_names_the_owner(runtime: RuntimeProcess)
     assert "items" in json.loads(listed.stdout)
 
 
+@pytest.mark.scenario
 def test_another_callers_job_is_not_found_and_not_listed(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "alice")
     job_id = job["job_id"]
@@ -103,6 +105,7 @@ def test_another_callers_job_is_not_found_and_not_listed(runtime: RuntimeProcess
     assert runtime.request("GET", f"/jobs?owner={query_arn('alice')}", caller="bob")[1]["items"] == []
 
 
+@pytest.mark.scenario
 def test_an_admin_sees_and_acts_on_every_job(runtime: RuntimeProcess) -> None:
     alices = submit(runtime, "alice")
     bobs = submit(runtime, "bob")
@@ -117,6 +120,7 @@ def test_an_admin_sees_and_acts_on_every_job(runtime: RuntimeProcess) -> None:
     assert (status, body["error"]["code"]) == (403, "forbidden")
 
 
+@pytest.mark.scenario
 def test_an_idempotency_key_belongs_to_its_caller(runtime: RuntimeProcess) -> None:
     first = submit(runtime, "alice", **{"Idempotency-Key": "same-key-1"})
     again = submit(runtime, "alice", **{"Idempotency-Key": "same-key-1"})

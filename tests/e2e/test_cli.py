@@ -87,6 +87,7 @@ def test_wait_gives_up_with_exit_3(runtime: RuntimeProcess) -> None:
     assert result.stderr.strip().startswith(f"jobq: job {job_id} is still ")
 
 
+@pytest.mark.scenario
 def test_cancel_of_a_running_count_job_stops_it_at_its_next_report(runtime: RuntimeProcess, client: Client) -> None:
     job = client.submit("count", {"to": 60, "seconds": 30})
     deadline = time.monotonic() + 20
@@ -106,6 +107,7 @@ def test_cancel_of_a_running_count_job_stops_it_at_its_next_report(runtime: Runt
     assert jobq(runtime, "wait", ended.job_id, "--quiet").returncode == 1
 
 
+@pytest.mark.scenario
 def test_the_client_submits_waits_and_reports_progress(client: Client) -> None:
     seen: list[float] = []
     jobs = client.submit_many([{"type": "echo", "payload": {"n": 1}}, {"type": "count", "payload": {"to": 3}}])

@@ -15,19 +15,19 @@ from jobq import Client
 from jobq.dashboard import DashboardServer, make_server, serve_in_thread
 from jobq_local.process import RuntimeProcess
 from tests.support.browser import chromium
+from tests.support.paths import HOSTILE_SITE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.e2e
 
-TEST_TYPES_SITE = Path(__file__).resolve().parents[1] / "support" / "hostile_site"
 WAIT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
-    path = os.pathsep.join([str(TEST_TYPES_SITE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    path = os.pathsep.join([str(HOSTILE_SITE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     parameters = {"RetryBaseSeconds": "1", "RetryMaxSeconds": "1", "MaxAttempts": "2"}
     with RuntimeProcess(parameters, environment={"PYTHONPATH": path}) as process:
         yield process

@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jobq_local.process import RuntimeProcess
+from tests.support.paths import HOSTILE_SITE
 
 pytestmark = pytest.mark.e2e
-
-HOSTILE_SITE = Path(__file__).resolve().parents[1] / "support" / "hostile_site"
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import pytest
 from jobq.adapters.dynamodb import list_shard
 from jobq_local.process import RuntimeProcess, free_port
 from jobq_local.template import load_document
+from tests.support.backend import aws_client
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,7 @@ def submit(runtime: RuntimeProcess, job_type: str, payload: dict[str, Any], **fi
     return dict(body)
 
 
+@pytest.mark.scenario
 def test_echo_reaches_succeeded(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "echo", {"hello": "world"})
     done = runtime.wait_for(job["job_id"])
@@ -43,6 +45,7 @@ def test_echo_reaches_succeeded(runtime: RuntimeProcess) -> None:
     assert done["result"] == {"hello": "world"}
 
 
+@pytest.mark.scenario
 def test_fail_once_succeeds_on_attempt_two(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"times": 1})
     done = runtime.wait_for(job["job_id"])
@@ -52,19 +55,14 @@ def test_fail_once_succeeds_on_attempt_two(runtime: RuntimeProcess) -> None:
     assert [entry["attempt"] for entry in done["history"]] == [1]
 
 
+@pytest.mark.scenario
 def test_always_failing_job_ends_failed_with_its_message_in_the_dlq(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"message": "never works"})
     done = runtime.wait_for(job["job_id"])
     assert done["status"] == "failed"
     assert done["attempts"] == 3
     assert done["error"]["message"] == "never works"
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=runtime.emulator_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sqs = aws_client(runtime, "sqs")
     dlq_url = sqs.get_queue_url(QueueName=runtime.endpoints["resources"]["JobsDeadLetterQueue"].rsplit("/", 1)[-1])
     bodies: list[str] = []
     deadline = time.monotonic() + 15
@@ -75,6 +73,7 @@ def test_always_failing_job_ends_failed_with_its_message_in_the_dlq(runtime: Run
     assert any(job["job_id"] in body for body in bodies), bodies
 
 
+@pytest.mark.scenario
 def test_non_retryable_failure_fails_after_one_attempt(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"retryable": False, "message": "no point retrying"})
     done = runtime.wait_for(job["job_id"])
@@ -83,6 +82,7 @@ def test_non_retryable_failure_fails_after_one_attempt(runtime: RuntimeProcess) 
     assert done["error"] == {"type": "NonRetryableError", "message": "no point retrying", "retryable": False}
 
 
+@pytest.mark.scenario
 def test_cancel_a_delayed_job(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "echo", {"later": True}, delay_seconds=2)
     status, cancelled = runtime.request("POST", f"/jobs/{job['job_id']}/cancel")
@@ -97,6 +97,7 @@ def test_cancel_a_delayed_job(runtime: RuntimeProcess) -> None:
     assert again["error"]["code"] == "invalid_state"
 
 
+@pytest.mark.scenario
 def test_listing_and_paging(runtime: RuntimeProcess) -> None:
     ids = [submit(runtime, "sleep", {"seconds": 0})["job_id"] for _ in range(7)]
     for job_id in ids:
@@ -120,6 +121,7 @@ def test_listing_and_paging(runtime: RuntimeProcess) -> None:
     assert error["error"]["code"] == "invalid_query"
 
 
+@pytest.mark.scenario
 def test_fifty_concurrent_submissions_all_complete(runtime: RuntimeProcess) -> None:
     with ThreadPoolExecutor(max_workers=10) as pool:
         jobs = list(pool.map(lambda i: submit(runtime, "echo", {"i": i}), range(50)))
@@ -179,6 +181,42 @@ def test_runs_against_an_existing_endpoint_and_provisions_there() -> None:
         server.wait(timeout=10)
 
 
+def test_per_service_endpoints_serve_provisioning_and_the_functions_alike() -> None:
+    """AWS_ENDPOINT_URL for SQS (and STS), AWS_ENDPOINT_URL_DYNAMODB for the tables: everything of each service,
+    provisioning, the event source and the functions, lands on its own endpoint."""
+    servers, urls = [], []
+    for _ in range(2):
+        port = free_port()
+        servers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    general, tables = urls
+    try:
+        for url in urls:
+            _wait_for_port(int(url.rsplit(":", 1)[1]))
+        environment = {"AWS_ENDPOINT_URL": general, "AWS_ENDPOINT_URL_DYNAMODB": tables}
+        with RuntimeProcess(environment=environment, startup_timeout=60) as runtime:
+            assert (runtime.endpoint("sqs"), runtime.endpoint("dynamodb")) == (general, tables)
+            job = submit(runtime, "echo", {"where": "two endpoints"})
+            assert runtime.wait_for(job["job_id"])["status"] == "succeeded"
+            resources = runtime.endpoints["resources"]
+        session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
+        assert resources["JobsTable"] in session.client("dynamodb", endpoint_url=tables).list_tables()["TableNames"]
+        assert session.client("dynamodb", endpoint_url=general).list_tables()["TableNames"] == []
+        queues = session.client("sqs", endpoint_url=general).list_queues().get("QueueUrls", [])
+        assert any(url.endswith(resources["JobsQueue"].rsplit("/", 1)[-1]) for url in queues)
+        assert session.client("sqs", endpoint_url=tables).list_queues().get("QueueUrls", []) == []
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+
+
 def _wait_for_port(port: int, timeout: float = 30.0) -> None:
     import socket
 
@@ -191,6 +229,7 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise AssertionError(f"nothing listens on port {port} after {timeout} s")
 
 
+@pytest.mark.scenario
 def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"retryable": False, "message": "redrive me"})
     assert runtime.wait_for(job["job_id"])["status"] == "failed"

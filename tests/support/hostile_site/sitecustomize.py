@@ -1,9 +1,9 @@
 """Loaded by Python at start-up when this folder is on PYTHONPATH (the hostile-handler e2e tests put it there).
 
 It adds test-only job types to the registry of every process it runs in (the local runtime and its worker
-environments): handlers written the way a careless or hostile author might, and ``flaky``, which fails for good
-while a marker file exists (the dashboard's browser test retries it after removing the file). Production code
-has no such hook.
+environments): handlers written the way a careless or hostile author might, ``dies_once``, whose first attempt
+kills its process (the sweeper scenario), and ``flaky``, which fails for good while a marker file exists (the
+dashboard's browser test retries it after removing the file). Production code has no such hook.
 """
 
 import os
@@ -32,6 +32,12 @@ def _dies(payload: Anything, ctx: JobContext) -> None:
     os._exit(7)
 
 
+def _dies_once(payload: Anything, ctx: JobContext) -> dict[str, int]:
+    if ctx.attempt == 1:
+        os._exit(7)  # as a crash or the OOM killer would: the attempt's lease is left to expire
+    return {"attempt": ctx.attempt}
+
+
 class Marker(BaseModel):
     """The marker file whose presence makes a ``flaky`` job fail."""
 
@@ -50,6 +56,7 @@ def build_registry() -> JobRegistry:
         JobType("exits", Anything, _exits, timeout_seconds=10),
         JobType("dies", Anything, _dies, timeout_seconds=10),
         JobType("flaky", Marker, _flaky, timeout_seconds=10),
+        JobType("dies_once", Anything, _dies_once, timeout_seconds=1),  # its lease: 1 s + the 30 s grace
     ]
     return JobRegistry([*(registry.require(name) for name in registry.names), *extra])
 
