@@ -28,15 +28,23 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def sign(
-    method: str, url: str, data: bytes | None, headers: Mapping[str, str], access_key: str, secret: str, region: str
+    method: str,
+    url: str,
+    data: bytes | None,
+    headers: Mapping[str, str],
+    access_key: str,
+    secret: str,
+    region: str,
+    token: str | None = None,
 ) -> dict[str, str]:
-    """``headers`` plus the SigV4 headers (service ``execute-api``) for this request, as botocore signs it."""
+    """``headers`` plus the SigV4 headers (service ``execute-api``) for this request, as botocore signs it
+    (``token``: a session token, signed with the rest)."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     request = AWSRequest(method=method, url=url, data=data, headers=dict(headers))
-    SigV4Auth(Credentials(access_key, secret), "execute-api", region).add_auth(request)
+    SigV4Auth(Credentials(access_key, secret, token), "execute-api", region).add_auth(request)
     return dict(request.headers.items())
 
 

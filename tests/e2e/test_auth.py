@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from jobq_local.process import RuntimeProcess
+from tests.support.deployment import deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +35,7 @@ def query_arn(key: str) -> str:
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
-    with RuntimeProcess() as process:
+    with deployment() as process:
         yield process
 
 

@@ -15,6 +15,7 @@ import pytest
 from jobq import Client
 from jobq.client import JobNotFound, ValidationFailed, WaitTimeout
 from jobq_local.process import RuntimeProcess
+from tests.support.deployment import cli_target, client_of, deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -24,21 +25,20 @@ JOBQ = Path(sys.executable).with_name("jobq")
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
-    process = RuntimeProcess({"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "2"})
-    with process:
+    with deployment({"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "2"}) as process:
         yield process
 
 
 def jobq(runtime: RuntimeProcess, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {"JOBQ_LOCAL_STATE": str(runtime.state_file), "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    target, env = cli_target(runtime)
     return subprocess.run(
-        [str(JOBQ), "--local", *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+        [str(JOBQ), *target, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
 
 
 @pytest.fixture(scope="module")
 def client(runtime: RuntimeProcess) -> Client:
-    return Client.local(state_file=runtime.state_file)
+    return client_of(runtime)
 
 
 def test_the_package_installs_the_jobq_command() -> None:

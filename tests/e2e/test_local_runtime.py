@@ -17,6 +17,7 @@ from jobq.adapters.dynamodb import list_shard
 from jobq_local.process import RuntimeProcess, free_port
 from jobq_local.template import load_document
 from tests.support.backend import aws_client
+from tests.support.deployment import cli_target, deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +25,11 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
     # Backoff shortened by configuration (template parameters); the defaults stay 5 s / 600 s / 5 attempts.
-    process = RuntimeProcess({"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"})
-    with process:
+    with deployment({"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"}) as process:
         yield process
-    assert process.process is not None
-    assert process.process.returncode == 0, process.log()
+    if isinstance(process, RuntimeProcess):
+        assert process.process is not None
+        assert process.process.returncode == 0, process.log()
 
 
 def submit(runtime: RuntimeProcess, job_type: str, payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -233,11 +234,11 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
 def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> None:
     job = submit(runtime, "fail", {"retryable": False, "message": "redrive me"})
     assert runtime.wait_for(job["job_id"])["status"] == "failed"
-    env = {"JOBQ_LOCAL_STATE": str(runtime.state_file), "PATH": "/usr/bin:/bin"}
+    target, env = cli_target(runtime)
 
     def jobq(*args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "jobq.cli", "--local", *args],
+            [sys.executable, "-m", "jobq.cli", *target, *args],
             capture_output=True,
             text=True,
             env=env,

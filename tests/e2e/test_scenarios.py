@@ -12,6 +12,7 @@ import pytest
 
 from jobq_local.process import RuntimeProcess
 from tests.support.backend import BACKEND, BACKEND_VERSION, aws_client
+from tests.support.deployment import deployment, requires_local
 from tests.support.paths import HOSTILE_SITE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.scenario]
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.scenario]
 def runtime() -> Iterator[RuntimeProcess]:
     path = os.pathsep.join([str(HOSTILE_SITE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     parameters = {"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"}
-    with RuntimeProcess(parameters, extra_args=["--schedules-every", "2"], environment={"PYTHONPATH": path}) as process:
+    with deployment(parameters, extra_args=["--schedules-every", "2"], environment={"PYTHONPATH": path}) as process:
         yield process
 
 
@@ -32,6 +33,7 @@ def submit(runtime: RuntimeProcess, job_type: str, payload: dict[str, Any] | Non
 
 
 def test_the_sweeper_recovers_a_job_whose_worker_died(runtime: RuntimeProcess) -> None:
+    requires_local(runtime, "a test-only job type that kills its environment (tests/support/hostile_site)")
     job_id = submit(runtime, "dies_once")
     done = runtime.wait_for(job_id, frozenset({"succeeded", "failed"}), timeout=120)  # lease: 1 s + 30 s grace
     assert done["status"] == "succeeded", done

@@ -8,18 +8,19 @@ from typing import Any
 
 import boto3
 
-from jobq_local.process import RuntimeProcess
-
 BACKEND = os.environ.get("JOBQ_E2E_BACKEND", "moto")
 """moto, localstack, dynamodb-local or ministack (see infra/emulators/backends.py)."""
 BACKEND_VERSION = os.environ.get("JOBQ_E2E_BACKEND_VERSION", BACKEND)
 """What it is, with its version (``LocalStack 4.7.0 ...``): what a skip or xfail about its gaps names."""
 
 
-def aws_client(runtime: RuntimeProcess, service: str) -> Any:
+def aws_client(runtime: Any, service: str) -> Any:
     """A client of ``service`` where ``runtime`` has it. Against LocalStack the session comes from
     localstack-client (as LocalStack's users make theirs: it finds LocalStack from AWS_ENDPOINT_URL or
-    LOCALSTACK_HOST); elsewhere plain boto3 at the runtime's endpoint for the service."""
+    LOCALSTACK_HOST); against a deployed stack, your AWS session; elsewhere plain boto3 at the runtime's
+    endpoint for the service."""
+    if runtime.endpoint(service) is None:  # a stack on AWS (tests.support.deployment.DeployedStack)
+        return runtime.session.client(service)
     if BACKEND == "localstack":
         from localstack_client.session import Session
 
