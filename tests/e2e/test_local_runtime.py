@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -15,9 +16,9 @@ import pytest
 
 from jobq.adapters.dynamodb import list_shard
 from jobq_local.process import RuntimeProcess, free_port
-from jobq_local.template import load_document
-from tests.support.backend import aws_client
-from tests.support.deployment import cli_target, deployment
+from jobq_local.template import REPO_ROOT, load_document
+from tests.support.backend import BACKEND, BACKEND_VERSION, aws_client
+from tests.support.deployment import cli_target, deployment, requires_local
 
 pytestmark = pytest.mark.e2e
 
@@ -253,6 +254,37 @@ def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> N
     again = runtime.wait_for(job["job_id"])  # runs again and fails again: same payload
     assert again["status"] == "failed"
     assert [h["message"] for h in again["history"]] == ["redrive me", "redrive me"]
+
+
+@pytest.mark.scenario
+def test_the_banner_names_the_emulator_and_against_localstack_the_awslocal_commands(runtime: RuntimeProcess) -> None:
+    requires_local(runtime, "the banner of jobq-local")
+    banner = runtime.log()
+    resources = runtime.endpoints["resources"]
+    if BACKEND == "moto":
+        assert "jobq is running locally (embedded AWS emulator: moto)" in banner
+    elif BACKEND != "localstack":
+        assert f"jobq is running locally against {BACKEND_VERSION.split(' (')[0].split(' SQS')[0]}" in banner
+    if BACKEND != "localstack":
+        assert "awslocal sqs" not in banner
+        return
+    assert "jobq is running locally against LocalStack 4.7.0" in banner
+    commands = [line.strip() for line in banner.splitlines() if line.startswith("    awslocal ")]
+    assert commands[0] == "awslocal sqs list-queues"
+    awslocal = REPO_ROOT / ".venv-localstack" / "bin" / "awslocal"  # LocalStack's CLI, from its own virtualenv
+    shown = subprocess.run(
+        [str(awslocal), *commands[0].split()[1:]],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{awslocal.parent}:/usr/bin:/bin", "DISABLE_DEPRECATION_NOTICE": "1"}
+        | {k: v for k, v in os.environ.items() if k.startswith(("AWS_ENDPOINT_URL", "LOCALSTACK_HOST"))}
+        | {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"},
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert resources["JobsQueue"].rsplit("/", 1)[-1] in shown.stdout
+    assert any(f"--table-name {resources['JobsTable']}" in command for command in commands)
 
 
 def test_each_log_line_names_the_function_that_wrote_it(runtime: RuntimeProcess) -> None:
