@@ -259,16 +259,22 @@ class LocalRuntime:
 
     def _awslocal_lines(self, resources: Mapping[str, str]) -> list[str]:
         """Against LocalStack: the awslocal commands (LocalStack's AWS CLI, which reads AWS_ENDPOINT_URL too) that
-        show the queues and the table."""
+        show the queues and the table, for the services LocalStack serves here."""
         if not (self.emulator or "").startswith("LocalStack") or "JobsQueue" not in resources:
             return []
-        return [
-            "  awslocal (LocalStack's AWS CLI) shows them too:",
-            "    awslocal sqs list-queues",
-            f"    awslocal sqs get-queue-attributes --queue-url {resources['JobsQueue']} --attribute-names All",
-            f"    awslocal dynamodb describe-table --table-name {resources['JobsTable']}",
-            f"    awslocal dynamodb scan --table-name {resources['JobsTable']} --max-items 5",
-        ]
+        served = {service for service, url in self.service_endpoints.items() if url == self.emulator_url}
+        lines = ["  awslocal (LocalStack's AWS CLI) shows them too:"]
+        if "sqs" in served:
+            lines += [
+                "    awslocal sqs list-queues",
+                f"    awslocal sqs get-queue-attributes --queue-url {resources['JobsQueue']} --attribute-names All",
+            ]
+        if "dynamodb" in served:
+            lines += [
+                f"    awslocal dynamodb describe-table --table-name {resources['JobsTable']}",
+                f"    awslocal dynamodb scan --table-name {resources['JobsTable']} --max-items 5",
+            ]
+        return lines if len(lines) > 1 else []
 
     def _auth_note(self) -> str:
         if self.no_auth:

@@ -257,7 +257,7 @@ def test_jobq_cli_lists_and_redrives_the_local_dlq(runtime: RuntimeProcess) -> N
 
 
 @pytest.mark.scenario
-def test_the_banner_names_the_emulator_and_against_localstack_the_awslocal_commands(runtime: RuntimeProcess) -> None:
+def test_the_banner_names_the_emulator_and_on_localstack_the_awslocal_commands(runtime: RuntimeProcess) -> None:
     requires_local(runtime, "the banner of jobq-local")
     banner = runtime.log()
     resources = runtime.endpoints["resources"]
@@ -265,12 +265,14 @@ def test_the_banner_names_the_emulator_and_against_localstack_the_awslocal_comma
         assert "jobq is running locally (embedded AWS emulator: moto)" in banner
     elif BACKEND != "localstack":
         assert f"jobq is running locally against {BACKEND_VERSION.split(' (')[0].split(' SQS')[0]}" in banner
-    if BACKEND != "localstack":
+    if BACKEND not in {"localstack", "dynamodb-local"}:
         assert "awslocal sqs" not in banner
         return
     assert "jobq is running locally against LocalStack 4.7.0" in banner
     commands = [line.strip() for line in banner.splitlines() if line.startswith("    awslocal ")]
     assert commands[0] == "awslocal sqs list-queues"
+    # the table is LocalStack's only when DynamoDB is (not with DynamoDB Local on an endpoint of its own)
+    assert any(f"--table-name {resources['JobsTable']}" in command for command in commands) is (BACKEND == "localstack")
     awslocal = REPO_ROOT / ".venv-localstack" / "bin" / "awslocal"  # LocalStack's CLI, from its own virtualenv
     shown = subprocess.run(
         [str(awslocal), *commands[0].split()[1:]],
@@ -284,7 +286,6 @@ def test_the_banner_names_the_emulator_and_against_localstack_the_awslocal_comma
     )
     assert shown.returncode == 0, shown.stderr
     assert resources["JobsQueue"].rsplit("/", 1)[-1] in shown.stdout
-    assert any(f"--table-name {resources['JobsTable']}" in command for command in commands)
 
 
 def test_each_log_line_names_the_function_that_wrote_it(runtime: RuntimeProcess) -> None:
