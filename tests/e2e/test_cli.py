@@ -15,7 +15,7 @@ import pytest
 from jobq import Client
 from jobq.client import JobNotFound, ValidationFailed, WaitTimeout
 from jobq_local.process import RuntimeProcess
-from tests.support.deployment import cli_target, client_of, deployment
+from tests.support.deployment import SCENARIO_PARAMETERS, cli_target, client_of, deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ JOBQ = Path(sys.executable).with_name("jobq")
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
-    with deployment({"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "2"}) as process:
+    with deployment(SCENARIO_PARAMETERS) as process:
         yield process
 
 

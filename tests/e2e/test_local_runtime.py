@@ -18,7 +18,7 @@ from jobq.adapters.dynamodb import list_shard
 from jobq_local.process import RuntimeProcess, free_port
 from jobq_local.template import REPO_ROOT, load_document
 from tests.support.backend import BACKEND, BACKEND_VERSION, aws_client
-from tests.support.deployment import cli_target, deployment, requires_local
+from tests.support.deployment import SCENARIO_PARAMETERS, cli_target, deployment, requires_local
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
     # Backoff shortened by configuration (template parameters); the defaults stay 5 s / 600 s / 5 attempts.
-    with deployment({"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"}) as process:
+    with deployment(SCENARIO_PARAMETERS) as process:
         yield process
     if isinstance(process, RuntimeProcess):
         assert process.process is not None

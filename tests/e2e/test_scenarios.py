@@ -12,7 +12,7 @@ import pytest
 
 from jobq_local.process import RuntimeProcess
 from tests.support.backend import BACKEND, BACKEND_VERSION, aws_client
-from tests.support.deployment import deployment, requires_local
+from tests.support.deployment import SCENARIO_PARAMETERS, deployment, requires_local
 from tests.support.paths import HOSTILE_SITE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.scenario]
@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.scenario]
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[RuntimeProcess]:
     path = os.pathsep.join([str(HOSTILE_SITE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    parameters = {"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"}
-    with deployment(parameters, extra_args=["--schedules-every", "2"], environment={"PYTHONPATH": path}) as process:
+    with deployment(
+        SCENARIO_PARAMETERS, extra_args=["--schedules-every", "2"], environment={"PYTHONPATH": path}
+    ) as process:
         yield process
 
 

@@ -1,5 +1,6 @@
 """What the e2e scenarios run against: the local runtime (a RuntimeProcess on the chosen emulator), or, with
 ``JOBQ_E2E_BACKEND=aws`` (``JOBQ_STACK=name make test-aws``), a stack deployed to AWS, driven the same way.
+Every scenario module asks for ``SCENARIO_PARAMETERS``, so that one stack deployed with them serves them all.
 
 A deployed stack has one caller (your AWS credentials) and the parameters it was deployed with: a scenario
 that needs a second caller, an admin, other parameters, the runtime's logs or a test-only job type is skipped
@@ -23,6 +24,8 @@ from jobq import Client
 from jobq_local.process import DEFAULT_CALLER, TERMINAL, RuntimeProcess, sign
 from tests.support.backend import BACKEND
 
+SCENARIO_PARAMETERS = {"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"}
+"""Short backoff, three attempts: what the scenarios expect (deploy the test-aws stack with them)."""
 AWS_WAIT_SCALE = 4.0
 """How much longer a wait may take on AWS than locally (cold starts, the event source's polling)."""
 
