@@ -116,8 +116,8 @@ lock: $(STAMP) ## re-pin requirements/dev.txt and functions/requirements.txt fro
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra tracing --python-version 3.13 \
 	  --python-platform aarch64-unknown-linux-gnu -o functions/requirements.txt
 
-events: ## regenerate infra/events/ with the SAM CLI (installed into .venv-sam)
-	@test -x .venv-sam/bin/sam || ($(PYTHON) -m venv .venv-sam && .venv-sam/bin/pip install --quiet aws-sam-cli)
+events: $(STAMP) ## regenerate infra/events/ with the SAM CLI (pinned in requirements/sam.txt, built into .venv-sam)
+	@$(BIN)/python -m emulators.sam --version
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event apigateway http-api-proxy > infra/events/http-api-proxy.json
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event sqs receive-message > infra/events/sqs-receive-message.json
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event cloudwatch scheduled-event > infra/events/scheduled-event.json
