@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators run bench bench-emulators bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
+.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators deploy-rehearsal run bench bench-emulators bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ test-ministack: $(STAMP) ## the e2e scenarios against MiniStack (needs a Python 
 
 test-emulators: $(STAMP) ## the e2e scenarios against every backend in turn: moto, LocalStack, DynamoDB Local, MiniStack
 	$(BIN)/python -m emulators test all
+
+deploy-rehearsal: $(STAMP) ## sam build + sam deploy on MiniStack, then jobs through the deployed functions (ARGS=--no-schedule)
+	$(BIN)/python -m emulators.rehearsal $(ARGS)
 
 run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://127.0.0.1:3000)
 	$(BIN)/jobq-local $(ARGS)

@@ -3,13 +3,20 @@ the ApiFunction invoked as API Gateway would, the report. No MiniStack, no SAM C
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from emulators import sam
+from emulators.deployed import InvokedApi, Stack, differences, expected_outputs
 from emulators.processes import EmulatorError
+from emulators.rehearsal import log_errors
+from emulators.report import Abort, Report
 from emulators.staging import distributions, function_settings, host_platforms, python_version, stage
 from jobq_local.template import load_document
 
@@ -153,3 +160,129 @@ def test_stage_fails_when_no_wheel_for_this_machine_was_installed(tmp_path: Path
     write_build(build)
     with pytest.raises(EmulatorError, match="no x86_64 wheel installed for pydantic-core"):
         stage(build, tmp_path / "deploy.json", machine="x86_64", install=lambda *_: None)
+
+
+def stack_of_template() -> Stack:
+    resources = {name: f"phys-{name}" for name in load_document()["Resources"] if name != "JobsApiJwtAuthorizer"}
+    resources |= {"JobsQueue": "http://localhost/000000000000/jobs", "JobsApi": "abc123"}
+    outputs = {"ApiUrl": "https://abc123.execute-api.us-east-1.amazonaws.com", "JobsTableName": "phys-JobsTable"}
+    return Stack("jobq", "CREATE_COMPLETE", outputs, resources)
+
+
+def test_the_stack_is_checked_against_the_template_resolved_with_its_own_resources() -> None:
+    # Given a stack and the template's parameters
+    stack = stack_of_template()
+    template = stack.expected(load_document(), {"MaxAttempts": "3", "AdminPrincipals": "arn:a"}, "000000000000")
+    # When the template is resolved against it
+    outputs = expected_outputs(template)
+    environment = template.function_environment("ApiFunction")
+    # Then outputs and variables name the stack's resources and the parameters
+    assert outputs["ApiUrl"] == "https://abc123.execute-api.us-east-1.amazonaws.com"
+    assert outputs["JobsQueueUrl"] == "http://localhost/000000000000/jobs"
+    assert environment["JOBS_TABLE_NAME"] == "phys-JobsTable"
+    assert environment["JOBQ_MAX_ATTEMPTS"] == "3"
+    assert environment["JOBQ_ADMIN_PRINCIPALS"] == "arn:a"
+    assert differences(environment, dict(environment) | {"MORE": "x"}) == []
+    wrong = dict(environment) | {"JOBS_TABLE_NAME": "other"}
+    del wrong["JOBQ_MAX_ATTEMPTS"]
+    assert differences(environment, wrong) == [
+        "JOBS_TABLE_NAME: 'other' != 'phys-JobsTable'",
+        "JOBQ_MAX_ATTEMPTS: '(missing)' != '3'",
+    ]
+
+
+class FakeLambda:
+    """Answers invocations with a canned API response and keeps the events."""
+
+    def __init__(self, status: int, body: Any, *, function_error: str | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        text = base64.b64encode(json.dumps(body).encode()).decode()
+        self.answer = {"statusCode": status, "body": text, "isBase64Encoded": True}
+        self.function_error = function_error
+
+    def invoke(self, *, FunctionName: str, Payload: bytes) -> dict[str, Any]:
+        self.events.append(json.loads(Payload))
+        response: dict[str, Any] = {"Payload": io.BytesIO(json.dumps(self.answer).encode())}
+        if self.function_error:
+            response["FunctionError"] = self.function_error
+        return response
+
+
+ROUTES = InvokedApi.routes_of(["GET /jobs", "GET /jobs/{job_id}", "POST /jobs", "$default", "GET /openapi.json"])
+
+
+def test_invoked_api_sends_the_event_api_gateway_would_for_the_deployed_route() -> None:
+    lam = FakeLambda(200, {"job_id": "01J", "status": "queued"})
+    api = InvokedApi(lam, "jobq-ApiFunction", ROUTES, "arn:aws:iam::000000000000:user/rehearsal")
+    assert api.expect(200, "GET", "/jobs/01J") == {"job_id": "01J", "status": "queued"}
+    api.call("POST", "/jobs", {"type": "echo"})
+    get, post = lam.events
+    assert (get["routeKey"], get["pathParameters"]) == ("GET /jobs/{job_id}", {"job_id": "01J"})
+    assert get["requestContext"]["authorizer"]["iam"]["userArn"] == "arn:aws:iam::000000000000:user/rehearsal"
+    assert get["requestContext"]["http"]["method"] == "GET"
+    assert (post["routeKey"], json.loads(post["body"])) == ("POST /jobs", {"type": "echo"})
+    with pytest.raises(RuntimeError, match="answered 200 \\(wanted 202\\)"):
+        api.expect(202, "GET", "/jobs/01J")
+    with pytest.raises(LookupError, match="no route for DELETE /jobs"):
+        api.call("DELETE", "/jobs")
+
+
+def test_invoked_api_raises_a_function_error() -> None:
+    api = InvokedApi(FakeLambda(200, {}, function_error="Unhandled"), "f", ROUTES, "arn")
+    with pytest.raises(RuntimeError, match="f failed \\(Unhandled\\)"):
+        api.call("GET", "/jobs")
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.5
+        return self.now
+
+
+def test_report_times_phases_and_turns_an_exception_into_a_failed_phase() -> None:
+    lines: list[str] = []
+    report = Report(say=lines.append, clock=Ticks())
+    with report.phase("build"):
+        report.check(True, "it builds")
+    with pytest.raises(Abort), report.phase("deploy"):
+        raise ValueError("no bucket")
+    report.workaround("a string where a number belongs")
+    assert report.phases == [("build", 1.5), ("deploy", 1.5)]
+    assert report.failed == ["deploy: ValueError: no bucket"]
+    assert not report.passed
+    summary = report.summary("MiniStack 9.9", 3.0)
+    assert summary.splitlines()[0] == "deploy rehearsal on MiniStack 9.9: FAILED"
+    assert "  + it builds" in summary
+    assert "worked around (MiniStack 9.9):\n  ~ a string where a number belongs" in summary
+    assert "failed:\n  - deploy: ValueError: no bucket" in summary
+    assert "  total      3.0 s" in summary
+
+
+def test_report_passes_with_proofs_and_no_failure_and_records_a_failed_check() -> None:
+    report = Report(say=lambda _: None)
+    assert not report.passed  # nothing proved is no pass
+    report.check(True, "a")
+    assert report.passed
+    assert not report.check(False, "b", "because")
+    assert report.failed == ["b: NOT SO (because)"]
+    assert "failed:\n  - b: NOT SO (because)" in report.summary("X", 0)
+
+
+def test_log_errors_are_counted_without_their_timestamps() -> None:
+    log = "\n".join([
+        "2026-12-01 11:16:30 ERROR [lambda] ESM SQS poller error: bad",
+        "2026-12-01 11:16:31 INFO [lambda] ok",
+        "2026-12-01 11:16:32 ERROR [lambda] ESM SQS poller error: bad",
+    ])  # fmt: skip
+    assert log_errors(log) == ["2 x [lambda] ESM SQS poller error: bad"]
+
+
+def test_sam_runs_with_the_runtime_python_first_and_its_files_under_the_cache() -> None:
+    environment = sam.environment({"PATH": "/usr/bin", "HOME": "/root"}, "/opt/py313/bin/python3.13")
+    assert environment["PATH"] == "/opt/py313/bin:/usr/bin"
+    assert environment["SAM_CLI_TELEMETRY"] == "0"
+    assert environment["__SAM_CLI_APP_DIR"].endswith("/.cache/sam")
+    assert environment["HOME"] == "/root"
