@@ -30,7 +30,7 @@ from emulators.processes import Venv
 from emulators.report import Abort, Report
 from emulators.scenario import Deployment, call_http_api, run_jobs, see_schedule
 from emulators.staging import Staged, function_settings, pip_install, stage
-from jobq_local.template import REPO_ROOT, TEMPLATE_PATH, load_document
+from jobq_local.template import REPO_ROOT, TEMPLATE_PATH, TemplateError, load_document
 
 WORKDIR = REPO_ROOT / ".cache" / "rehearsal"
 STACK = "jobq"
@@ -99,8 +99,7 @@ def deploy(report: Report, workdir: Path, venv: Venv, staged: Staged, ministack:
     """MiniStack started, the rehearsal's caller made, and the staged template deployed with ``sam deploy``."""
     with report.phase("MiniStack"):
         ministack.start()
-        emulator = f"MiniStack {ministack.version()}"
-        report.say(f"  {emulator} on {ministack.url}")
+        report.say(f"  MiniStack {ministack.version()} on {ministack.url}")
         endpoint = Endpoint(ministack.url, REGION)
         iam = endpoint.client("iam")
         caller = iam.create_user(UserName=CALLER)["User"]["Arn"]
@@ -131,7 +130,7 @@ def deploy(report: Report, workdir: Path, venv: Venv, staged: Staged, ministack:
         if stack.status != "CREATE_COMPLETE":
             raise Abort(f"stack {stack.status}")
     credentials = (key["AccessKeyId"], key["SecretAccessKey"])
-    return Deployment(endpoint, emulator, stack, parameters, caller, credentials, deployed_at)
+    return Deployment(endpoint, stack, parameters, caller, credentials, deployed_at)
 
 
 def _failed_events(cloudformation: Any) -> list[str]:
@@ -159,7 +158,11 @@ def inspect(report: Report, deployment: Deployment) -> None:
         for logical in FUNCTIONS:
             config = lam.get_function_configuration(FunctionName=stack.physical[logical])
             actual = config.get("Environment", {}).get("Variables", {})
-            expected = template.function_environment(logical)
+            try:
+                expected = template.function_environment(logical)
+            except TemplateError as exc:
+                report.check(False, f"{logical}'s variables resolve to the stack's resources", f"the template: {exc}")
+                continue
             report.check(
                 not (wrong := differences(expected, actual)),
                 f"{logical}'s {len(expected)} variables resolve to the stack's table, queues and parameters",
@@ -202,7 +205,6 @@ def rehearse(report: Report, workdir: Path, parameters: dict[str, str], schedule
     try:
         venv, staged = build(report, workdir)
         deployment = deploy(report, workdir, venv, staged, ministack, parameters)
-        emulator = deployment.emulator
         inspect(report, deployment)
         jobs = run_jobs(report, deployment)
         call_http_api(report, deployment, jobs)
@@ -213,6 +215,8 @@ def rehearse(report: Report, workdir: Path, parameters: dict[str, str], schedule
     except Abort:
         pass
     finally:
+        if ministack.service and ministack.service.alive:
+            emulator = f"MiniStack {ministack.version()}"
         log = ministack.service.tail(10**6) if ministack.service else ""
         ministack.stop()
         if ministack.service:

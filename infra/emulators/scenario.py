@@ -19,7 +19,6 @@ class Deployment:
     """A stack deployed on an emulator, and the caller (an IAM user there, in AdminPrincipals) that drives it."""
 
     endpoint: Endpoint
-    emulator: str
     stack: Stack
     parameters: Mapping[str, str]
     caller: str
