@@ -65,7 +65,8 @@ def build(report: Report, workdir: Path) -> tuple[Venv, Staged]:
     """The pinned SAM CLI, ``sam build`` of template.yaml, and the build staged for this machine."""
     with report.phase("SAM CLI"):
         venv = sam.venv().ensure()
-        version = subprocess.check_output([str(venv.bin / "sam"), "--version"], text=True).strip()  # noqa: S603
+        env = sam.environment(os.environ, venv.python)
+        version = subprocess.check_output([str(venv.bin / "sam"), "--version"], env=env, text=True).strip()  # noqa: S603
         report.say(f"  {version} in {venv.path.name}, on Python {sam.PYTHON}")
     with report.phase("sam build"):
         out = workdir / "build"
