@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws run bench bench-emulators bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
+.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws deploy-rehearsal run bench bench-emulators bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ test-emulators: $(STAMP) ## the e2e scenarios against every backend in turn: mot
 test-aws: $(STAMP) ## the e2e scenarios against a deployed stack: JOBQ_STACK=name make test-aws (the pre-release check)
 	JOBQ_E2E_BACKEND=aws $(BIN)/pytest -q -rs -m scenario tests/e2e
 
+deploy-rehearsal: $(STAMP) ## sam build + sam deploy on MiniStack, then jobs through the deployed functions (ARGS=--no-schedule)
+	$(BIN)/python -m emulators.rehearsal $(ARGS)
+
 run: $(STAMP) ## run the whole system locally (embedded emulator, API on http://127.0.0.1:3000)
 	$(BIN)/jobq-local $(ARGS)
 
@@ -119,8 +122,8 @@ lock: $(STAMP) ## re-pin requirements/dev.txt and functions/requirements.txt fro
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra tracing --python-version 3.13 \
 	  --python-platform aarch64-unknown-linux-gnu -o functions/requirements.txt
 
-events: ## regenerate infra/events/ with the SAM CLI (installed into .venv-sam)
-	@test -x .venv-sam/bin/sam || ($(PYTHON) -m venv .venv-sam && .venv-sam/bin/pip install --quiet aws-sam-cli)
+events: $(STAMP) ## regenerate infra/events/ with the SAM CLI (pinned in requirements/sam.txt, built into .venv-sam)
+	@$(BIN)/python -m emulators.sam --version
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event apigateway http-api-proxy > infra/events/http-api-proxy.json
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event sqs receive-message > infra/events/sqs-receive-message.json
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam local generate-event cloudwatch scheduled-event > infra/events/scheduled-event.json
