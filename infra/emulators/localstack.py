@@ -9,21 +9,22 @@ specs, which it builds at its first request (4-6 s), is built once and seeded to
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from emulators.dynamodb_local import AGENT, agent_jar, jar_folder
 from emulators.processes import (
     CACHE,
+    Emulator,
     EmulatorError,
     Namespace,
     Service,
     Venv,
-    free_port,
     java_home,
     wait_until,
 )
@@ -82,18 +83,11 @@ def _link_or_copy(source: str, destination: str) -> None:
 
 
 @dataclass
-class LocalStack:
+class LocalStack(Emulator):
     """One LocalStack inside ``namespace``, serving ``services`` on 127.0.0.1:<free port>."""
 
     namespace: Namespace
-    workdir: Path
     services: tuple[str, ...] = SERVICES
-    port: int = field(default_factory=free_port)
-    service: Service | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 120) -> LocalStack:
         env = venv().ensure()
@@ -118,20 +112,9 @@ class LocalStack:
             "LocalStack", argv, self.workdir / "localstack.log", environment, cwd=self.workdir, stop_grace=5
         )  # fmt: skip  (its hypercorn server sometimes hangs on SIGTERM)
         self.service.start()
-        wait_until(lambda: self._probe("ready"), what="LocalStack", timeout=timeout, process=self.service)
+        ready = functools.partial(self.namespace.probe, "ready", self.url, *self.services)
+        wait_until(ready, what="LocalStack", timeout=timeout, process=self.service)
         if "dynamodb" in self.services:  # its first DynamoDB call starts DynamoDB Local (a JVM): not in a test
-            wait_until(lambda: self._probe("dynamodb"), what="LocalStack's DynamoDB", timeout=timeout,
-                       process=self.service)  # fmt: skip
+            wait_until(lambda: self.namespace.probe("dynamodb", self.url), what="LocalStack's DynamoDB",
+                       timeout=timeout, process=self.service)  # fmt: skip
         return self
-
-    def _probe(self, what: str) -> bool:
-        probe = subprocess.run(  # noqa: S603 - it listens inside the namespace only
-            self.namespace.enter([sys.executable, "-m", "emulators.probe", what, self.url, *self.services]),
-            capture_output=True,
-            check=False,
-        )
-        return probe.returncode == 0
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop()

@@ -5,10 +5,9 @@ SQS event source mappings, no Docker. Runs on 127.0.0.1 only, in a virtualenv of
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from emulators.processes import Service, Venv, find_python, free_port, http_json, wait_until
+from emulators.processes import Emulator, Service, Venv, find_python, http_json, wait_until
 from jobq_local.template import REPO_ROOT
 
 REQUIREMENTS = REPO_ROOT / "requirements" / "ministack.txt"
@@ -22,16 +21,8 @@ def venv() -> Venv:
 
 
 @dataclass
-class MiniStack:
+class MiniStack(Emulator):
     """One MiniStack on 127.0.0.1:<free port>, its state (and its functions' code) under ``workdir``."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    service: Service | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 60) -> MiniStack:
         env = venv().ensure()
@@ -53,7 +44,3 @@ class MiniStack:
 
     def version(self) -> str:
         return str(http_json(self.url + "/_ministack/health")[1].get("version", "?"))
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop()

@@ -174,10 +174,34 @@ class Namespace:
         """``argv`` run inside the namespace."""
         return ["nsenter", f"--net={self.path}", *argv]
 
+    def probe(self, *args: str) -> bool:
+        """Whether ``python -m emulators.probe ARGS`` succeeds inside (nothing outside reaches what runs there)."""
+        probe = subprocess.run(  # noqa: S603 - our own interpreter and module
+            self.enter([sys.executable, "-m", "emulators.probe", *args]), capture_output=True, check=False
+        )
+        return probe.returncode == 0
+
     def stop(self) -> None:
         if self.holder is not None and self.holder.poll() is None:
             self.holder.kill()
             self.holder.wait()
+
+
+@dataclass
+class Emulator:
+    """One emulator: its process (``service``, once started) on 127.0.0.1:``port``, its files under ``workdir``."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port, kw_only=True)
+    service: Service | None = field(default=None, kw_only=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
 
 
 @dataclass

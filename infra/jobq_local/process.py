@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -165,16 +165,7 @@ class RuntimeProcess:
         caller: str | None = DEFAULT_CALLER,
     ) -> dict[str, Any]:
         """Poll ``GET /jobs/{job_id}`` until the job is in one of ``statuses``; its document."""
-        deadline = time.monotonic() + timeout
-        body: Any = None
-        while time.monotonic() < deadline:
-            status, body = self.request("GET", f"/jobs/{job_id}", caller=caller)
-            if status != 200:
-                raise AssertionError(f"GET /jobs/{job_id} answered {status}: {body}")
-            if body["status"] in statuses:
-                return dict(body)
-            time.sleep(0.05)
-        raise AssertionError(f"job {job_id} not in {sorted(statuses)} after {timeout} s: {body}")
+        return wait_for_job(self.request, job_id, statuses, timeout=timeout, caller=caller)
 
     def request(
         self,
@@ -193,11 +184,36 @@ class RuntimeProcess:
         sent = {"content-type": "application/json"} | dict(headers or {})
         if caller is not None:
             sent = sign(method, self.api_url + path, data, sent, caller, secret, self.endpoints.get("region", REGION))
-        request = urllib.request.Request(  # noqa: S310 - a 127.0.0.1 URL we built
-            self.api_url + path, data=data, method=method, headers=sent
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return int(response.status), json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return int(error.code), json.loads(error.read() or b"null")
+        return send(method, self.api_url + path, data, sent, timeout=timeout)
+
+
+def send(method: str, url: str, data: bytes | None, headers: Mapping[str, str], *, timeout: float) -> tuple[int, Any]:
+    """One HTTP request: the status and the decoded JSON body (errors included)."""
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))  # noqa: S310 - our URLs
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return int(response.status), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return int(error.code), json.loads(error.read() or b"null")
+
+
+def wait_for_job(
+    request: Callable[..., tuple[int, Any]],
+    job_id: str,
+    statuses: frozenset[str],
+    *,
+    timeout: float,
+    caller: str | None,
+    interval: float = 0.05,
+) -> dict[str, Any]:
+    """Poll ``GET /jobs/{job_id}`` through ``request`` until the job is in one of ``statuses``; its document."""
+    deadline = time.monotonic() + timeout
+    body: Any = None
+    while time.monotonic() < deadline:
+        status, body = request("GET", f"/jobs/{job_id}", caller=caller)
+        if status != 200:
+            raise AssertionError(f"GET /jobs/{job_id} answered {status}: {body}")
+        if body["status"] in statuses:
+            return dict(body)
+        time.sleep(interval)
+    raise AssertionError(f"job {job_id} not in {sorted(statuses)} after {timeout} s: {body}")

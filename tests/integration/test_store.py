@@ -120,16 +120,22 @@ def test_the_store_process_serves_queues_and_tables() -> None:
         store.wait(timeout=10)
 
 
+def _table_t() -> Any:
+    """A client of moto in-process (inside ``mock_aws``) with table ``t``, keyed by ``id``."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
 def _store_item(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """What GetItem, an UpdateItem (ALL_NEW) and a Query answer for ``item`` on moto in-process."""
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb = _table_t()
         dynamodb.put_item(TableName="t", Item=item)
         got = dynamodb.get_item(TableName="t", Key={"id": {"S": "1"}}, ConsistentRead=True)["Item"]
         updated = dynamodb.update_item(
@@ -181,13 +187,7 @@ def _updates() -> list[Any]:
     """What moto answers to each of UPDATES (the item's attributes or the error), on one item each."""
     answers: list[Any] = []
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb = _table_t()
         names = {
             "#n": "n",
             "#e": "extra",

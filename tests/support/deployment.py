@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +18,7 @@ from typing import Any
 import pytest
 
 from jobq import Client
-from jobq_local.process import DEFAULT_CALLER, TERMINAL, RuntimeProcess, sign
+from jobq_local.process import DEFAULT_CALLER, TERMINAL, RuntimeProcess, send, sign, wait_for_job
 from tests.support.backend import BACKEND
 
 SCENARIO_PARAMETERS = {"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"}
@@ -148,12 +145,7 @@ class DeployedStack:
             found = self._credentials(caller)
             key, region = found.access_key, self.session.region_name
             sent = sign(method, url, data, sent, key, secret or found.secret_key, region, found.token)
-        request = urllib.request.Request(url, data=data, method=method, headers=sent)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return int(response.status), json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return int(error.code), json.loads(error.read() or b"null")
+        return send(method, url, data, sent, timeout=timeout)
 
     def wait_for(
         self,
@@ -163,12 +155,5 @@ class DeployedStack:
         timeout: float = 30.0,
         caller: str | None = DEFAULT_CALLER,
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout * AWS_WAIT_SCALE
-        body: Any = None
-        while time.monotonic() < deadline:
-            status, body = self.request("GET", f"/jobs/{job_id}", caller=caller)
-            assert status == 200, f"GET /jobs/{job_id} answered {status}: {body}"
-            if body["status"] in statuses:
-                return dict(body)
-            time.sleep(0.5)
-        raise AssertionError(f"job {job_id} not in {sorted(statuses)}: {body}")
+        scaled = timeout * AWS_WAIT_SCALE
+        return wait_for_job(self.request, job_id, statuses, timeout=scaled, caller=caller, interval=0.5)
