@@ -12,6 +12,7 @@ from typing import Any
 from emulators.deployed import Endpoint, InvokedApi, Stack, log_lines
 from emulators.processes import http_json
 from emulators.report import Report
+from jobq_local.template import Template
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,17 @@ class Deployment:
     def client(self, service: str) -> Any:
         return self.endpoint.client(service)
 
+    @property
+    def api_function(self) -> str:
+        """The ApiFunction as the HTTP API's integration names it: qualified by its AutoPublishAlias."""
+        name, alias = self.stack.physical["ApiFunction"], Template().function("ApiFunction").alias
+        return name if alias is None else f"{name}:{alias}"
+
     def api(self) -> InvokedApi:
         """The ApiFunction invoked as API Gateway would, for the deployed API's routes, as the caller."""
         routes = self.client("apigatewayv2").get_routes(ApiId=self.stack.physical["JobsApi"])["Items"]
         keys = [route["RouteKey"] for route in routes]
-        return InvokedApi(
-            self.client("lambda"), self.stack.physical["ApiFunction"], InvokedApi.routes_of(keys), self.caller
-        )
+        return InvokedApi(self.client("lambda"), self.api_function, InvokedApi.routes_of(keys), self.caller)
 
 
 JOBS = {

@@ -41,9 +41,9 @@ def template_routes(template: Template) -> list[RouteSpec]:
     """Every route of the template's HTTP API, with the function its Lambda proxy integration invokes."""
     integrations: dict[str, str] = {}
     for logical_id, resource in template.resources("AWS::ApiGatewayV2::Integration"):
-        uri = resource.get("Properties", {}).get("IntegrationUri")
-        if isinstance(uri, dict) and "Fn::GetAtt" in uri:
-            integrations[logical_id] = str(uri["Fn::GetAtt"][0])
+        function = template.invoked_function(resource.get("Properties", {}).get("IntegrationUri"))
+        if function is not None:
+            integrations[logical_id] = function
     specs = []
     for logical_id, resource in template.resources("AWS::ApiGatewayV2::Route"):
         properties = resource.get("Properties", {})

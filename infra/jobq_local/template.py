@@ -115,6 +115,12 @@ class FunctionSpec:
         return int(self.properties.get("MemorySize", 128))
 
     @property
+    def alias(self) -> str | None:
+        """SAM's ``AutoPublishAlias``: the alias its event sources and integrations invoke."""
+        alias = self.properties.get("AutoPublishAlias")
+        return None if alias is None else str(alias)
+
+    @property
     def events(self) -> list[EventSource]:
         return [
             EventSource(name, str(event["Type"]), event.get("Properties", {}))
@@ -231,6 +237,17 @@ class Template:
             if spec.logical_id == logical_id:
                 return spec
         raise TemplateError(f"no function {logical_id} in the template")
+
+    def invoked_function(self, reference: Any) -> str | None:
+        """The function a Lambda target names (``!GetAtt F.Arn``, ``!Ref F`` or SAM's ``!Ref F.Alias``)."""
+        if isinstance(reference, dict) and "Fn::GetAtt" in reference:
+            name = str(reference["Fn::GetAtt"][0])
+        elif isinstance(reference, dict) and "Ref" in reference:
+            name = str(reference["Ref"]).removesuffix(".Alias")
+        else:
+            return None
+        functions = {spec.logical_id for spec in self.functions()}
+        return name if name in functions else None
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """A function's environment variables, resolved against the provisioned resources."""
