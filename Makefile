@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws deploy-rehearsal run bench bench-emulators bench-listing cost coldstart chaos chromium screenshot dlq-list dlq-redrive events lock clean
+.PHONY: help venv build test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws deploy-rehearsal run bench bench-emulators bench-listing cost coldstart coldstart-package chaos chromium screenshot dlq-list dlq-redrive events lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ test-emulators: $(STAMP) ## the e2e scenarios against every backend in turn: mot
 test-aws: $(STAMP) ## the e2e scenarios against a deployed stack: JOBQ_STACK=name make test-aws (the pre-release check)
 	JOBQ_E2E_BACKEND=aws $(BIN)/pytest -q -rs -m scenario tests/e2e
 
+build: $(STAMP) ## sam build into .aws-sam/build, then bytecode for every function (Lambda never writes it; ARGS= more sam build options)
+	$(BIN)/python -m emulators.build $(ARGS)
+
 deploy-rehearsal: $(STAMP) ## sam build + sam deploy on MiniStack, then jobs through the deployed functions (ARGS=--no-schedule)
 	$(BIN)/python -m emulators.rehearsal $(ARGS)
 
@@ -104,6 +107,9 @@ bench-listing: $(STAMP) ## GET /jobs?status=failed among 20,000 succeeded jobs: 
 
 coldstart: $(STAMP) ## cold init of each function vs a bare boto3 function with the same clients (median of paired fresh processes)
 	$(BIN)/python -m bench.coldstart $(ARGS)
+
+coldstart-package: $(STAMP) ## cold init from a deployment package on Python 3.13: sam build's (no bytecode) vs make build's
+	$(BIN)/python -m bench.package_init $(ARGS)
 
 screenshot: $(STAMP) $(CHROMIUM) ## docs/dashboard.png: the dashboard over a local runtime with a few jobs, in headless Chromium
 	$(BIN)/python -m tests.support.screenshot docs/dashboard.png

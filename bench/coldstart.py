@@ -53,9 +53,9 @@ def boto3_body(function: str) -> str:
     return f"import boto3; session = boto3.session.Session(); {clients}"
 
 
-def timed(body: str, env: dict[str, str]) -> float:
+def timed(body: str, env: dict[str, str], python: str = sys.executable) -> float:
     result = subprocess.run(
-        [sys.executable, "-c", TIMED.format(body=body)], capture_output=True, text=True, env=env, check=False
+        [python, "-c", TIMED.format(body=body)], capture_output=True, text=True, env=env, check=False
     )
     if result.returncode != 0:
         raise SystemExit(f"the timed process failed:\n{result.stderr}")

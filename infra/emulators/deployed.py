@@ -5,8 +5,11 @@ as API Gateway invokes it, and the event source mapping fix MiniStack needs.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
+import urllib.request
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,3 +162,13 @@ def log_lines(logs: Any, group: str, since_ms: int) -> list[str]:
         if not page.get("nextToken") or not page.get("events"):
             return messages
         options["nextToken"] = page["nextToken"]
+
+
+def deployed_bytecode(lambda_client: Any, function: str) -> tuple[int, int]:
+    """``.py`` files and ``__pycache__`` pycs in the code package Lambda holds for ``function``."""
+    location = lambda_client.get_function(FunctionName=function)["Code"]["Location"]
+    with urllib.request.urlopen(location, timeout=60) as response:  # noqa: S310 - the emulator's own URL
+        package = zipfile.ZipFile(io.BytesIO(response.read()))
+    names = package.namelist()
+    pycs = [name for name in names if name.endswith(".pyc") and "__pycache__" in name.split("/")]
+    return sum(name.endswith(".py") for name in names), len(pycs)

@@ -24,13 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from emulators import sam
-from emulators.deployed import Endpoint, Stack, differences, expected_outputs, fix_max_concurrency
+from emulators.build import census, compile_build
+from emulators.deployed import (
+    Endpoint,
+    Stack,
+    deployed_bytecode,
+    differences,
+    expected_outputs,
+    fix_max_concurrency,
+)
 from emulators.ministack import MiniStack
 from emulators.processes import Venv
 from emulators.report import Abort, Report
 from emulators.scenario import Deployment, call_http_api, run_jobs, see_schedule
 from emulators.staging import Staged, function_settings, pip_install, stage
-from jobq_local.template import REPO_ROOT, TEMPLATE_PATH, TemplateError, load_document
+from jobq_local.template import REPO_ROOT, TEMPLATE_PATH, Template, TemplateError, load_document
 
 WORKDIR = REPO_ROOT / ".cache" / "rehearsal"
 STACK = "jobq"
@@ -38,8 +46,8 @@ BUCKET = "jobq-rehearsal-artifacts"
 REGION = "us-east-1"
 CALLER = "rehearsal"
 """The IAM user the rehearsal calls the API as, named in AdminPrincipals."""
-PARAMETERS = {"MaxAttempts": "3", "RetryBaseSeconds": "1"}
-"""Overrides that keep the retries short (AdminPrincipals is added)."""
+PARAMETERS = {"MaxAttempts": "3", "RetryBaseSeconds": "1", "SnapStart": "PublishedVersions"}
+"""Overrides that keep the retries short and turn SnapStart on (AdminPrincipals is added)."""
 FUNCTIONS = ("ApiFunction", "WorkerFunction", "SweeperFunction")
 
 
@@ -75,6 +83,13 @@ def build(report: Report, workdir: Path) -> tuple[Venv, Staged]:
         built = sorted(path.name for path in out.iterdir() if path.is_dir())
         builds = (workdir / "sam-build.log").read_text().count("Building codeuri:")
         report.check(True, f"sam build of template.yaml: {', '.join(built)} ({builds} builds of their code)")
+        for compiled in compile_build(out, venv.python):
+            report.check(
+                compiled.pycs == compiled.modules,
+                f"bytecode for {compiled.code.name}: {compiled.pycs} of {compiled.modules} modules, as make build "
+                f"compiles them for Python {sam.PYTHON} (unchecked-hash)",
+                f"{compiled.modules - compiled.pycs} did not compile",
+            )
         if builds > len({str(setting["CodeUri"]) for setting in function_settings(load_document()).values()}):
             report.say("  (SAM builds a CodeUri shared by functions once only when their Metadata are equal)")
     with report.phase("stage"):
@@ -90,7 +105,8 @@ def build(report: Report, workdir: Path) -> tuple[Venv, Staged]:
                     f"MiniStack runs functions on this machine's CPU ({machine}) whatever their Architectures "
                     f"({archs}), where the build's compiled wheels cannot load: replaced "
                     f"{'; '.join(map(str, replaced))} by the same versions for {machine} in the code of "
-                    f"{', '.join(users)}; every other file is as sam build wrote it"
+                    f"{', '.join(users)} (without bytecode); every other file is as sam build and its bytecode "
+                    "step wrote it"
                 )
     return venv, staged
 
@@ -146,7 +162,7 @@ def _failed_events(cloudformation: Any) -> list[str]:
     ]
 
 
-def inspect(report: Report, deployment: Deployment) -> None:
+def inspect(report: Report, deployment: Deployment, staged: Staged) -> None:
     """Outputs, variables, event source mapping (fixed where MiniStack needs it) and schedule, against the
     template resolved with the stack's own resources."""
     with report.phase("stack"):
@@ -169,15 +185,26 @@ def inspect(report: Report, deployment: Deployment) -> None:
                 f"{logical}'s {len(expected)} variables resolve to the stack's table, queues and parameters",
                 "; ".join(wrong),
             )
+        aliases = {logical: alias_target(report, lam, template, stack, logical) for logical in FUNCTIONS}
+        for logical in FUNCTIONS:
+            deployed, handed = deployed_bytecode(lam, stack.physical[logical]), census(staged.code[logical])
+            report.check(
+                deployed == (handed.modules, handed.pycs) and handed.pycs > 0,
+                f"{logical}'s deployed package carries the bytecode it was given: {deployed[1]} pycs for "
+                f"{deployed[0]} modules",
+                f"{deployed[1]} pycs for {deployed[0]} modules where the staged code has {handed.pycs} for "
+                f"{handed.modules}",
+            )
         queue = deployment.client("sqs").get_queue_attributes(
             QueueUrl=stack.physical["JobsQueue"], AttributeNames=["QueueArn"]
         )
         queue_arn = queue["Attributes"]["QueueArn"]
-        mappings = lam.list_event_source_mappings(FunctionName=stack.physical["WorkerFunction"])["EventSourceMappings"]
+        mappings = lam.list_event_source_mappings(FunctionName=aliases["WorkerFunction"])["EventSourceMappings"]
         report.check(
             [(m["EventSourceArn"], m["FunctionResponseTypes"]) for m in mappings]
             == [(queue_arn, ["ReportBatchItemFailures"])],
-            "one event source mapping: JobsQueue -> WorkerFunction, ReportBatchItemFailures",
+            f"one event source mapping: JobsQueue -> WorkerFunction:{template.function('WorkerFunction').alias}, "
+            "ReportBatchItemFailures",
             str(mappings),
         )
         for mapping in mappings:
@@ -190,13 +217,30 @@ def inspect(report: Report, deployment: Deployment) -> None:
                     "UpdateEventSourceMapping after the deploy"
                 )
         schedule = template.resolve(template.function("SweeperFunction").events[0].properties["Schedule"])
-        target = lam.get_function_configuration(FunctionName=stack.physical["SweeperFunction"])["FunctionArn"]
         events = deployment.client("events")
-        names = events.list_rule_names_by_target(TargetArn=target).get("RuleNames", [])
+        names = events.list_rule_names_by_target(TargetArn=aliases["SweeperFunction"]).get("RuleNames", [])
         rules = [
             (r.get("ScheduleExpression"), r.get("State")) for r in (events.describe_rule(Name=name) for name in names)
         ]
         report.check(rules == [(schedule, "ENABLED")], f"SweeperFunction's rule: {schedule}, ENABLED", str(rules))
+
+
+def alias_target(report: Report, lam: Any, template: Template, stack: Stack, logical: str) -> str:
+    """The ARN of ``logical``'s AutoPublishAlias, checked to name a published version with the SnapStart setting."""
+    spec = template.function(logical)
+    if spec.alias is None:
+        report.check(False, f"{logical} has an AutoPublishAlias", "the template sets none")
+        return str(lam.get_function_configuration(FunctionName=stack.physical[logical])["FunctionArn"])
+    alias = lam.get_alias(FunctionName=stack.physical[logical], Name=spec.alias)
+    version = lam.get_function_configuration(FunctionName=stack.physical[logical], Qualifier=alias["FunctionVersion"])
+    wanted = template.resolve(spec.properties.get("SnapStart", {})).get("ApplyOn", "None")
+    applied = version.get("SnapStart", {}).get("ApplyOn", "None")
+    report.check(
+        alias["FunctionVersion"] != "$LATEST" and applied == wanted,
+        f"{logical}:{spec.alias} -> published version {alias['FunctionVersion']}, SnapStart {applied}",
+        f"the alias names {alias['FunctionVersion']}, SnapStart {applied!r} where the template says {wanted!r}",
+    )
+    return str(alias["AliasArn"])
 
 
 def rehearse(report: Report, workdir: Path, parameters: dict[str, str], schedule_timeout: float | None) -> str:
@@ -206,7 +250,7 @@ def rehearse(report: Report, workdir: Path, parameters: dict[str, str], schedule
     try:
         venv, staged = build(report, workdir)
         deployment = deploy(report, workdir, venv, staged, ministack, parameters)
-        inspect(report, deployment)
+        inspect(report, deployment, staged)
         jobs = run_jobs(report, deployment)
         call_http_api(report, deployment, jobs)
         if schedule_timeout is None:

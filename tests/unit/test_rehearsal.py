@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from emulators import sam
-from emulators.deployed import InvokedApi, Stack, differences, expected_outputs
+from emulators.deployed import InvokedApi, Stack, deployed_bytecode, differences, expected_outputs
 from emulators.processes import EmulatorError
 from emulators.rehearsal import log_errors
 from emulators.report import Abort, Report
@@ -286,3 +287,18 @@ def test_sam_runs_with_the_runtime_python_first_and_its_files_under_the_cache() 
     assert environment["SAM_CLI_TELEMETRY"] == "0"
     assert environment["__SAM_CLI_APP_DIR"].endswith("/.cache/sam")
     assert environment["HOME"] == "/root"
+
+
+def test_deployed_bytecode_counts_every_pyc_of_the_package_top_level_ones_included(tmp_path: Path) -> None:
+    package = tmp_path / "code.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        names = ["six.py", "__pycache__/six.cpython-313.pyc", "jobq/api.py", "jobq/__pycache__/api.cpython-313.pyc"]
+        for name in names:
+            archive.writestr(name, "")
+        archive.writestr("jobq/notes.txt", "")
+
+    class PackageLambda:
+        def get_function(self, *, FunctionName: str) -> dict[str, Any]:
+            return {"Code": {"Location": package.as_uri()}}
+
+    assert deployed_bytecode(PackageLambda(), "jobq-ApiFunction") == (2, 2)
