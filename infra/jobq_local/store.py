@@ -131,6 +131,35 @@ def parse_update_expressions_once() -> None:
     parser.make = staticmethod(lru_cache(maxsize=512)(parse))
 
 
+def lex_condition_expressions_once() -> None:
+    """Keep moto's lexed ConditionExpressions by their text: lexing reads the text alone (names and values are
+    applied after, to new nodes), and its nodes are tuples no later step changes, so each parse gets a fresh
+    deque of the same nodes."""
+    from collections import deque
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parser: Any = ConditionExpressionParser
+    lex: Callable[[Any], Any] = parser._lex_condition_expression
+
+    @lru_cache(maxsize=512)
+    def lexed(expression: str) -> tuple[Any, ...]:
+        return tuple(lex(parser(expression, {}, {})))
+
+    def lex_once(self: Any) -> Any:
+        return deque(lexed(self.condition_expression))
+
+    parser._lex_condition_expression = lex_once
+
+
+def action_names_once() -> None:
+    """Keep each moto response class's method names (moto lists them with inspect.getmembers per request)."""
+    from moto.core import responses
+
+    module: Any = responses
+    module.method_names_from_class = lru_cache(maxsize=None)(module.method_names_from_class)
+
+
 def quick_tree_walks() -> None:
     """moto's expression validators walk the tree once per validator (ten for an UpdateExpression) and, at every
     node, rebuilt the validator's map of node types to processing functions twice (a dict of bound methods),
@@ -218,6 +247,8 @@ def speed_up_moto() -> None:
     lazy_queue_attributes()
     fast_attribute_values()
     parse_update_expressions_once()
+    lex_condition_expressions_once()
+    action_names_once()
     quick_tree_walks()
     quick_tree_copies()
 

@@ -14,6 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core import responses
+from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.sqs.models import Queue
 
 from jobq_local.process import free_port
@@ -166,6 +168,10 @@ def _undo_after(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(traverser, name, getattr(traverser, name))
     monkeypatch.setattr(ast_nodes.Node, "__deepcopy__", None, raising=False)  # type: ignore[attr-defined]
     monkeypatch.setattr(Queue, "attributes", Queue.attributes)
+    monkeypatch.setattr(
+        ConditionExpressionParser, "_lex_condition_expression", ConditionExpressionParser._lex_condition_expression
+    )
+    monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)  # type: ignore[attr-defined]
 
 
 UPDATES = [
@@ -225,6 +231,45 @@ def test_update_expressions_validate_and_apply_as_moto_does(monkeypatch: pytest.
     _undo_after(monkeypatch)
     speed_up_moto()
     assert _updates() == before
+
+
+CONDITIONS = [
+    ("#n < :one", {"#n": "n"}, {":one": {"N": "1"}}),
+    ("#n < :one", {"#n": "n"}, {":one": {"N": "-100"}}),  # the same text, other values: fails
+    ("#n < :one", {"#n": "yes"}, {":one": {"N": "1"}}),  # the same text, other names: a type mismatch, fails
+    ("attribute_exists(#a) AND (#b = :s OR size(#l) > :one)", {"#a": "n", "#b": "extra", "#l": "list"},
+     {":s": {"S": "x"}, ":one": {"N": "0"}}),
+    ("#n BETWEEN :lo AND :hi", {"#n": "n"}, {":lo": {"N": "-20"}, ":hi": {"N": "0"}}),
+    ("#yes IN (:t, :f)", {"#yes": "yes"}, {":t": {"BOOL": True}, ":f": {"BOOL": False}}),
+    ("NOT attribute_not_exists(#m.#a)", {"#m": "map", "#a": "a"}, {}),
+]  # fmt: skip
+"""ConditionExpressions (some texts repeated with other names and values) through moto's lexer and parser."""
+
+
+def _conditions() -> list[Any]:
+    """What moto answers to a DeleteItem under each of CONDITIONS (the item deleted, or the error)."""
+    answers: list[Any] = []
+    with mock_aws():
+        dynamodb = _table_t()
+        for condition, names, values in CONDITIONS:
+            dynamodb.put_item(TableName="t", Item={k: v for k, v in ITEM.items() if "blob" not in k})
+            request: dict[str, Any] = {"TableName": "t", "Key": {"id": {"S": "1"}}, "ConditionExpression": condition}
+            request |= {"ExpressionAttributeNames": names} | ({"ExpressionAttributeValues": values} if values else {})
+            try:
+                answers.append(dynamodb.delete_item(**request, ReturnValues="ALL_OLD")["Attributes"]["id"])
+            except ClientError as exc:
+                answers.append(exc.response["Error"]["Code"])
+    return answers
+
+
+def test_condition_expressions_lexed_once_answer_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _conditions()
+    assert before.count({"S": "1"}) == 5
+    assert before.count("ConditionalCheckFailedException") == 2
+    _undo_after(monkeypatch)
+    speed_up_moto()
+    assert _conditions() == before
+    assert _conditions() == before  # the second time from the lexed-expression cache
 
 
 def test_plain_attribute_values_are_those_moto_would_copy_unchanged() -> None:
