@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from jobq_local.template import REPO_ROOT, Template
@@ -115,15 +116,25 @@ def measure(pairs: int, functions: list[str]) -> dict[str, Any]:
     return report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def measured(doc: str | None, measure: Callable[[int, list[str]], dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    """The options every cold-start benchmark takes (pairs, functions, --json), and ``measure``'s report.
+    With --json the report is printed and None comes back in place of the options."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--pairs", type=int, default=10, help="alternating pairs of fresh processes (default 10)")
     parser.add_argument("--function", action="append", choices=sorted(CLIENTS), help="only this one (repeatable)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    report = measure(args.pairs, args.function or sorted(CLIENTS))
+    args.function = args.function or sorted(CLIENTS)
+    report = measure(args.pairs, args.function)
     if args.json:
         print(json.dumps(report, indent=2))
+        return None, report
+    return args, report
+
+
+def main() -> None:
+    args, report = measured(__doc__, measure)
+    if args is None:
         return
     print(f"cold init, median of {args.pairs} alternating pairs of fresh processes (target: ratio <= 1.0)")
     print(f"{'function':<16} {'jobq':>9} {'boto3':>9} {'ratio':>6}")

@@ -10,16 +10,14 @@ in alternating pairs of fresh processes (``PYTHONDONTWRITEBYTECODE``, as on a re
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.coldstart import CLIENTS, function_env, jobq_body, provisioned_template, timed
+from bench.coldstart import function_env, jobq_body, measured, provisioned_template, timed
 from emulators import sam
 from emulators.build import census, compile_code
 from emulators.processes import find_python
@@ -73,19 +71,13 @@ def measure(pairs: int, functions: list[str]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=10, help="alternating pairs of fresh processes (default 10)")
-    parser.add_argument("--function", action="append", choices=sorted(CLIENTS), help="only this one (repeatable)")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    report = measure(args.pairs, args.function or sorted(CLIENTS))
-    if args.json:
-        print(json.dumps(report, indent=2))
+    args, report = measured(__doc__, measure)
+    if args is None:
         return
     print(f"cold init from a package on Python {report['python']}, median of {args.pairs} alternating pairs")
     print(f"pycs: sam build {report['sam_build_pycs']}, make build {report['make_build_pycs']}")
     print(f"{'function':<16} {'sam build':>10} {'make build':>11} {'saved':>6}")
-    for function in args.function or sorted(CLIENTS):
+    for function in args.function:
         row = report[function]
         saved = 1 - row["make_build_ms"] / row["sam_build_ms"]
         print(f"{function:<16} {row['sam_build_ms']:>8.1f}ms {row['make_build_ms']:>9.1f}ms {saved:>6.0%}")
