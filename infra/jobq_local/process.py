@@ -180,11 +180,29 @@ class RuntimeProcess:
     ) -> tuple[int, Any]:
         """One request to the HTTP API, SigV4-signed as ``caller`` (an access key id; None: unsigned);
         the status and the decoded JSON body."""
-        data = None if body is None else json.dumps(body).encode()
-        sent = {"content-type": "application/json"} | dict(headers or {})
-        if caller is not None:
-            sent = sign(method, self.api_url + path, data, sent, caller, secret, self.endpoints.get("region", REGION))
-        return send(method, self.api_url + path, data, sent, timeout=timeout)
+        signer = None if caller is None else (caller, secret, None)
+        region = self.endpoints.get("region", REGION)
+        return json_request(method, self.api_url + path, body, headers, signer, region, timeout=timeout)
+
+
+def json_request(
+    method: str,
+    url: str,
+    body: Any,
+    headers: Mapping[str, str] | None,
+    signer: tuple[str, str, str | None] | None,
+    region: str,
+    *,
+    timeout: float,
+) -> tuple[int, Any]:
+    """``body`` as JSON to ``url``, SigV4-signed with ``signer`` (access key, secret, session token; None:
+    unsigned); the status and the decoded JSON body."""
+    data = None if body is None else json.dumps(body).encode()
+    sent = {"content-type": "application/json"} | dict(headers or {})
+    if signer is not None:
+        access_key, secret, token = signer
+        sent = sign(method, url, data, sent, access_key, secret, region, token)
+    return send(method, url, data, sent, timeout=timeout)
 
 
 def send(method: str, url: str, data: bytes | None, headers: Mapping[str, str], *, timeout: float) -> tuple[int, Any]:

@@ -9,7 +9,6 @@ there, with the reason.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from jobq import Client
-from jobq_local.process import DEFAULT_CALLER, TERMINAL, RuntimeProcess, send, sign, wait_for_job
+from jobq_local.process import DEFAULT_CALLER, TERMINAL, RuntimeProcess, json_request, wait_for_job
 from tests.support.backend import BACKEND
 
 SCENARIO_PARAMETERS = {"RetryBaseSeconds": "1", "RetryMaxSeconds": "2", "MaxAttempts": "3"}
@@ -138,14 +137,12 @@ class DeployedStack:
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         """One request to the deployed API, signed as ``caller`` (None: unsigned; ``secret``: a wrong one)."""
-        url = self.api_url + path
-        data = None if body is None else json.dumps(body).encode()
-        sent = {"content-type": "application/json"} | dict(headers or {})
+        signer = None
         if caller is not None:
             found = self._credentials(caller)
-            key, region = found.access_key, self.session.region_name
-            sent = sign(method, url, data, sent, key, secret or found.secret_key, region, found.token)
-        return send(method, url, data, sent, timeout=timeout)
+            signer = (found.access_key, secret or found.secret_key, found.token)
+        url, region = self.api_url + path, self.session.region_name
+        return json_request(method, url, body, headers, signer, region, timeout=timeout)
 
     def wait_for(
         self,
