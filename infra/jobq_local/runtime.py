@@ -257,40 +257,6 @@ class LocalRuntime:
             return JwtAuthorizer(self.template.parameters.get("JwtIssuer", ""), [a for a in audiences if a], self.jwks)
         return SigV4Authorizer(region)
 
-    def _awslocal_lines(self, resources: Mapping[str, str]) -> list[str]:
-        """Against LocalStack: the awslocal commands (LocalStack's AWS CLI, which reads AWS_ENDPOINT_URL too) that
-        show the queues and the table, for the services LocalStack serves here."""
-        if not (self.emulator or "").startswith("LocalStack") or "JobsQueue" not in resources:
-            return []
-        served = {service for service, url in self.service_endpoints.items() if url == self.emulator_url}
-        lines = ["  awslocal (LocalStack's AWS CLI) shows them too:"]
-        if "sqs" in served:
-            lines += [
-                "    awslocal sqs list-queues",
-                f"    awslocal sqs get-queue-attributes --queue-url {resources['JobsQueue']} --attribute-names All",
-            ]
-        if "dynamodb" in served:
-            lines += [
-                f"    awslocal dynamodb describe-table --table-name {resources['JobsTable']}",
-                f"    awslocal dynamodb scan --table-name {resources['JobsTable']} --max-items 5",
-            ]
-        return lines if len(lines) > 1 else []
-
-    def _auth_note(self) -> str:
-        if self.no_auth:
-            return "  (--no-auth: OPEN to anyone on this machine; demos only)"
-        if isinstance(self._api.authorizer if self._api else None, SigV4Authorizer):
-            admins = ", ".join(self.admins) or "none"
-            return f"  (SigV4: any access key id, secret key 'test'; admin keys: {admins})"
-        return "  (JWT: Authorization: Bearer <token> from the JWKS given)"
-
-    def _curl_auth(self) -> str:
-        """What curl needs to pass the authorizer, ready to paste."""
-        assert self.template is not None
-        if self._api is None or not isinstance(self._api.authorizer, SigV4Authorizer):
-            return "" if self.no_auth else " -H 'authorization: Bearer <token>'"
-        return f' --aws-sigv4 "aws:amz:{self.template.region}:execute-api" --user "alice:test"'
-
     def _start_embedded_emulator(self) -> None:
         """moto's server in a process of its own: the store outlives any function's death and works on its own core.
 
@@ -364,6 +330,26 @@ class LocalRuntime:
         assert self.template is not None
         return self.template.function_environment(logical_id)
 
+    @property
+    def api(self) -> HttpApiServer:
+        """The HTTP API server (once started)."""
+        assert self._api is not None
+        return self._api
+
+    @property
+    def mappings(self) -> list[SqsEventSourceMapping]:
+        return list(self._mappings)
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        return list(self._schedules)
+
+    def banner(self) -> str:
+        """What ``make run`` prints once everything is up."""
+        from jobq_local.banner import banner
+
+        return banner(self)
+
     def stats(self) -> dict[str, Any]:
         """AWS requests made so far, by caller and operation, and worker invocations."""
         return {
@@ -375,41 +361,6 @@ class LocalRuntime:
             "invoke_seconds": {m.function.name: m.invoke_seconds for m in self._mappings}
             | (dict(self._api.invoke_seconds) if self._api else {}),
         }
-
-    def banner(self) -> str:
-        info = self.endpoints()
-        assert self._api is not None
-        width = max(len(name) for name in info["resources"]) if info["resources"] else 10
-        lines = [
-            "",
-            "jobq is running locally"
-            + (
-                f" against {self.emulator or 'an AWS endpoint'}"
-                if self.external.given
-                else " (embedded AWS emulator: moto)"
-            ),
-            f"  HTTP API        {info['api_url']}",
-            f"  AWS endpoint    {self.external.describe() if self.external.given else info['emulator_url']}"
-            + ("" if self.external.given else "  (aws --endpoint-url / awslocal)"),
-            "  resources:",
-            *(f"    {name:<{width}}  {ref}" for name, ref in info["resources"].items()),
-            "  functions:",
-            *(f"    {route.key:<28} -> {function.name}" for route, function in self._api.routes.items()),
-            *(
-                f"    SQS {m.config.queue_url.rsplit('/', 1)[-1]} (batch {m.config.batch_size}) -> {m.function.name}"
-                for m in self._mappings
-            ),
-            *(f"    every {s.interval:g} s -> {s.function.name}" for s in self._schedules),
-            f"  auth            {self._api.authorizer.name}" + self._auth_note(),
-            "  try:",
-            f"    curl -s{self._curl_auth()} -X POST {info['api_url']}/jobs -H 'content-type: application/json' "
-            '-d \'{"type": "echo", "payload": {"hello": "world"}}\'',
-            f"    curl -s{self._curl_auth()} {info['api_url']}/jobs/<job_id>",
-            *self._awslocal_lines(info["resources"]),
-            "  Ctrl-C stops everything.",
-            "",
-        ]
-        return "\n".join(lines)
 
 
 def _die_with_parent() -> None:

@@ -19,6 +19,8 @@ backends and the same ``/moto-api``, but:
   the parsed tree, never the tree itself); its validators walk the tree with per-type answers instead of
   rebuilding their maps at every node, and the tree is copied without the generic ``__reduce_ex__`` round
   trip per node;
+- a ConditionExpression is lexed once per distinct text (names and values are applied after lexing), and
+  each response class's action names are listed once, not with ``inspect.getmembers`` on every request;
 - it writes no access log line per request.
 """
 
