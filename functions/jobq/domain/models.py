@@ -51,7 +51,14 @@ RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 """The statuses an explicit retry (the API's, a redrive's) takes a job out of."""
 
 
-class JobError(BaseModel):
+class Model(BaseModel):
+    """Base of every model here: its validator is built on first use, not at import (a function builds
+    only the models its path uses; the worker never builds the API's documents)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class JobError(Model):
     """Why an attempt failed."""
 
     model_config = ConfigDict(frozen=True)
@@ -112,7 +119,7 @@ def worker_lost(attempt: int, max_attempts: int, *, retryable: bool) -> JobError
     )
 
 
-class Progress(BaseModel):
+class Progress(Model):
     """How far a running job says it is (``context.progress``)."""
 
     model_config = ConfigDict(frozen=True)
@@ -128,7 +135,7 @@ class Progress(BaseModel):
         return None if self.total is None else max(0.0, min(1.0, self.done / self.total))
 
 
-class Job(BaseModel):
+class Job(Model):
     """A job as stored. ``lease_*`` and ``available_at`` are worker bookkeeping, not API fields."""
 
     model_config = ConfigDict(frozen=True)
@@ -204,7 +211,7 @@ class Job(BaseModel):
         )
 
 
-class JobDocument(BaseModel):
+class JobDocument(Model):
     """A job as the API returns it."""
 
     job_id: str = Field(pattern=JOB_ID_PATTERN, description="Time-ordered id (ULID).")
@@ -231,14 +238,14 @@ class JobDocument(BaseModel):
     )
 
 
-class JobPageDocument(BaseModel):
+class JobPageDocument(Model):
     """One page of a job listing, newest first."""
 
     items: list[JobDocument]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
-class JobTypeDocument(BaseModel):
+class JobTypeDocument(Model):
     """A registered job type, as ``GET /types`` describes it."""
 
     type: str
@@ -247,13 +254,13 @@ class JobTypeDocument(BaseModel):
     max_attempts: int = Field(ge=1, description="Attempts a job of this type gets (the type's, capped by MaxAttempts).")
 
 
-class JobTypeListDocument(BaseModel):
+class JobTypeListDocument(Model):
     """Every registered job type, by name."""
 
     items: list[JobTypeDocument]
 
 
-class DeadLetterDocument(BaseModel):
+class DeadLetterDocument(Model):
     """A message in the dead-letter queue and its job (null: unreadable body, or no such job)."""
 
     message_id: str
@@ -261,14 +268,14 @@ class DeadLetterDocument(BaseModel):
     job: JobDocument | None
 
 
-class DeadLetterPageDocument(BaseModel):
+class DeadLetterPageDocument(Model):
     """Messages of the dead-letter queue; ``more``: the listing stopped at its limit."""
 
     items: list[DeadLetterDocument]
     more: bool
 
 
-class RedriveRequest(BaseModel):
+class RedriveRequest(Model):
     """Body of ``POST /dlq/redrive``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -276,14 +283,14 @@ class RedriveRequest(BaseModel):
     job_id: str | None = Field(default=None, pattern=JOB_ID_PATTERN, description="Only this job's message.")
 
 
-class RedriveItem(BaseModel):
+class RedriveItem(Model):
     """A message a redrive deleted as stale or kept, and why."""
 
     key: str = Field(description="The job id, or the message id of an unreadable message.")
     reason: str
 
 
-class RedriveDocument(BaseModel):
+class RedriveDocument(Model):
     """What one redrive call did; ``more``: it stopped at its limit, call again for the rest."""
 
     redriven: list[str]
@@ -292,7 +299,7 @@ class RedriveDocument(BaseModel):
     more: bool
 
 
-class SubmitJobRequest(BaseModel):
+class SubmitJobRequest(Model):
     """Body of ``POST /jobs``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -305,7 +312,7 @@ class SubmitJobRequest(BaseModel):
 MAX_BATCH_JOBS = 25
 
 
-class SubmitBatchRequest(BaseModel):
+class SubmitBatchRequest(Model):
     """Body of ``POST /jobs/batch``: up to 25 jobs, submitted all or none."""
 
     model_config = ConfigDict(extra="forbid")
@@ -313,13 +320,13 @@ class SubmitBatchRequest(BaseModel):
     jobs: list[SubmitJobRequest] = Field(min_length=1, max_length=MAX_BATCH_JOBS)
 
 
-class JobListDocument(BaseModel):
+class JobListDocument(Model):
     """Jobs, in the order they were asked for."""
 
     items: list[JobDocument]
 
 
-class JobMessage(BaseModel):
+class JobMessage(Model):
     """What the jobs queue carries: a claim check. DynamoDB holds the truth.
 
     ``generation`` is the job's ``retries`` when the message was sent: a dead-lettered message of an
@@ -338,7 +345,7 @@ class JobMessage(BaseModel):
         return cls(job_id=job.job_id, type=job.type, generation=job.retries)
 
 
-class Delivery(BaseModel):
+class Delivery(Model):
     """One received queue message, as the worker sees it."""
 
     model_config = ConfigDict(frozen=True)
@@ -347,7 +354,7 @@ class Delivery(BaseModel):
     receive_count: int = Field(ge=1)
 
 
-class ListQuery(BaseModel):
+class ListQuery(Model):
     """Filters and paging of a job listing."""
 
     model_config = ConfigDict(frozen=True)
@@ -362,7 +369,7 @@ class ListQuery(BaseModel):
     """Stop the page before its job documents pass this many bytes of JSON (None: no limit)."""
 
 
-class JobPage(BaseModel):
+class JobPage(Model):
     """A page of jobs and the cursor of the next one."""
 
     model_config = ConfigDict(frozen=True)
