@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv build test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws deploy-rehearsal run bench bench-emulators bench-listing cost coldstart coldstart-package chaos chromium screenshot dlq-list dlq-redrive events lock clean
+.PHONY: help venv build test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws deploy-rehearsal run bench bench-emulators bench-listing cost coldstart coldstart-package chaos chromium screenshot dlq-list dlq-redrive events lock botocore-data clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -127,6 +127,9 @@ lock: $(STAMP) ## re-pin requirements/dev.txt and functions/requirements.txt fro
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.txt
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra tracing --python-version 3.13 \
 	  --python-platform aarch64-unknown-linux-gnu -o functions/requirements.txt
+
+botocore-data: $(STAMP) ## rewrite the functions' trimmed botocore endpoints.json from the installed botocore (after make lock moves it)
+	$(BIN)/python -m emulators.botocore_data
 
 events: $(STAMP) ## regenerate infra/events/ with the SAM CLI (pinned in requirements/sam.txt, built into .venv-sam)
 	@$(BIN)/python -m emulators.sam --version

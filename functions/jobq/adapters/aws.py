@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import botocore.session
@@ -27,6 +29,15 @@ CLIENT_CONFIG = Config(
 )
 
 
+SERVICES = ("dynamodb", "sqs")
+"""The services the functions' own session makes clients for."""
+
+BOTOCORE_DATA = Path(__file__).with_name("botocore_data")
+"""botocore's endpoints.json with only ``SERVICES``' entries (``make botocore-data`` writes it from the
+pinned botocore). Searched before botocore's own data, it spares each cold start the parse of the whole
+1.2 MB file; any other service resolves by its partition's defaults and its endpoint rules, as before."""
+
+
 @per_process
 def aws_session() -> botocore.session.Session:
     """The process's botocore session: its clients share one loader (service models read once).
@@ -34,7 +45,10 @@ def aws_session() -> botocore.session.Session:
     botocore, not boto3: the functions use no boto3 resource, and importing boto3 (and s3transfer
     with it) costs a cold start about 100 ms for nothing.
     """
-    return botocore.session.get_session()
+    session = botocore.session.get_session()
+    extra = session.get_config_variable("data_path")  # AWS_DATA_PATH: the caller's models still win
+    session.set_config_variable("data_path", os.pathsep.join(filter(None, [extra, str(BOTOCORE_DATA)])))
+    return session
 
 
 @per_process
