@@ -32,3 +32,22 @@ def test_swagger_ui_is_set_up_by_the_first_request_for_it() -> None:
         " again['statusCode']]))\n"
     )
     assert out.strip() == '[false, 200, "text/html", true, 200]'
+
+
+def test_the_worker_imports_powertools_batch_before_pydantic_so_no_record_models_are_built() -> None:
+    """Powertools' batch types build pydantic models of SQS, Kinesis, DynamoDB and Kafka records when pydantic
+    is already imported; ``import jobq`` imports nothing, so the worker's import of the batch utilities comes
+    first."""
+    out = _run(
+        "import sys, jobq.handlers.worker\n"
+        "print(['pydantic' in sys.modules, 'aws_lambda_powertools.utilities.parser.models' in sys.modules])\n"
+    )
+    assert out.strip() == "[True, False]"
+
+
+def test_importing_jobq_imports_none_of_its_exports_until_used() -> None:
+    out = _run(
+        "import sys, jobq\nbefore = [m for m in sys.modules if m.startswith(('jobq.', 'pydantic'))]\n"
+        "from jobq import JobType, RetryPolicy\nprint([before, JobType.__module__, RetryPolicy.__module__])\n"
+    )
+    assert out.strip() == "[[], 'jobq.domain.registry', 'jobq.domain.retry']"
