@@ -256,11 +256,15 @@ def speed_up_moto() -> None:
 
 
 class CachedDispatcher(DomainDispatcherApplication):
-    """moto's dispatcher, remembering which backend each host name maps to (the mapping never changes)."""
+    """moto's dispatcher, remembering which backend each host name maps to (the mapping never changes), and
+    calling moto's handler itself for the JSON-protocol calls (``X-Amz-Target``: DynamoDB's, SQS's) instead of
+    through Flask, whose request context, form parsing, routing and response hooks cost about a third of a
+    GetItem's time in the store."""
 
     def __init__(self) -> None:
         super().__init__(create_backend_app)
         self._backends: dict[str, Any] = {}
+        self._handlers: dict[tuple[int, str], Any] = {}
 
     def get_backend_for_host(self, host: str | None) -> Any:
         if host is None:
@@ -268,6 +272,57 @@ class CachedDispatcher(DomainDispatcherApplication):
         if host not in self._backends:
             self._backends[host] = super().get_backend_for_host(host)
         return self._backends[host]
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        app = self.get_application(environ)
+        if environ.get("REQUEST_METHOD") == "POST" and "HTTP_X_AMZ_TARGET" in environ and "HTTP_ORIGIN" not in environ:
+            handler = self._handler(app, environ)
+            if handler is not None:
+                return serve(handler, environ, start_response)
+        return app(environ, start_response)
+
+    def _handler(self, app: Any, environ: dict[str, Any]) -> Any:
+        """The moto handler Flask would route this request to (None: not one of moto's), looked up once per
+        app and path (JSON-protocol paths are few: ``/`` and a queue's)."""
+        key = (id(app), str(environ.get("PATH_INFO", "")))
+        if key not in self._handlers:
+            from moto.core.utils import convert_to_flask_response
+            from werkzeug.exceptions import HTTPException
+
+            try:
+                endpoint, _ = app.url_map.bind_to_environ(environ).match()
+            except HTTPException:
+                view = None
+            else:
+                view = app.view_functions.get(endpoint)
+            handler = view.callback if isinstance(view, convert_to_flask_response) else None
+            if len(self._handlers) < 256:
+                self._handlers[key] = handler
+            return handler
+        return self._handlers[key]
+
+
+def serve(handler: Callable[..., Any], environ: dict[str, Any], start_response: Any) -> Any:
+    """What ``moto.core.utils.convert_to_flask_response`` does for one request, without a Flask app around it:
+    the same request class, the same call, the same response class, and the one header Flask-CORS adds to a
+    request without an ``Origin`` (requests with one go through Flask)."""
+    from botocore.exceptions import ClientError
+    from flask import Response
+    from moto.moto_api import recorder
+    from moto.moto_server.werkzeug_app import BackendRequest
+    from moto.settings import DISABLE_GLOBAL_CORS
+
+    request = BackendRequest(environ)
+    recorder._record_request(request)
+    try:
+        result = handler(request, request.raw_url, dict(request.headers))
+    except ClientError as exc:
+        result = 400, {}, exc.response["Error"]["Message"]
+    status, headers, content = result if len(result) == 3 else (200, {}, result)
+    response = Response(response=content, status=status, headers=headers)
+    if not DISABLE_GLOBAL_CORS:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response(environ, start_response)
 
 
 def main(argv: list[str] | None = None) -> None:

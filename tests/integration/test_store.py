@@ -320,3 +320,67 @@ def test_a_parsed_expression_tree_copies_as_the_generic_deep_copy_does(monkeypat
 
     assert quick is not tree
     assert shape(quick, tree.parent) == shape(generic, tree.parent) == shape(tree, tree.parent)
+
+
+JSON_CALLS = [
+    ("dynamodb", "DynamoDB_20120810.PutItem", {"TableName": "t", "Item": {"id": {"S": "1"}, "b": {"B": "AAE="}}}, "/"),
+    ("dynamodb", "DynamoDB_20120810.GetItem", {"TableName": "t", "Key": {"id": {"S": "1"}}}, "/"),
+    (
+        "dynamodb",
+        "DynamoDB_20120810.PutItem",
+        {"TableName": "t", "Item": {"id": {"S": "1"}}, "ConditionExpression": "attribute_not_exists(id)"},
+        "/",
+    ),  # a failed condition: 400
+    ("dynamodb", "DynamoDB_20120810.GetItem", {"TableName": "nope", "Key": {"id": {"S": "1"}}}, "/"),  # 400
+    ("sqs", "AmazonSQS.GetQueueUrl", {"QueueName": "q"}, "/"),
+    ("sqs", "AmazonSQS.GetQueueAttributes", {"QueueUrl": "http://127.0.0.1:4566/123456789012/q"}, "/123456789012/q"),
+    ("sqs", "AmazonSQS.GetQueueUrl", {"QueueName": "missing"}, "/"),  # 400
+]
+"""JSON-protocol calls, answered and refused, that the store serves without Flask."""
+
+
+def test_json_protocol_calls_answer_without_flask_exactly_as_through_it() -> None:
+    """Status, headers (but the random request id and its date) and body, call by call, and an unknown action
+    raising on both sides."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.test import Client
+
+    from jobq_local.store import CachedDispatcher
+
+    def post(client: Client, service: str, target: str, body: dict[str, Any], path: str) -> Any:
+        credential = f"test/20261201/us-east-1/{service}/aws4_request"
+        return client.post(
+            path,
+            base_url="http://127.0.0.1:4566",
+            data=json.dumps(body),
+            headers={
+                "X-Amz-Target": target,
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=x",
+            },
+        )
+
+    def answer(response: Any) -> tuple[int, dict[str, str], bytes]:
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in {"x-amzn-requestid", "date"}}
+        return response.status_code, headers, response.get_data()
+
+    with mock_aws():
+        store = CachedDispatcher()
+        fast, flask = Client(store), Client(DomainDispatcherApplication(create_backend_app))
+        table = {"TableName": "t", "BillingMode": "PAY_PER_REQUEST"}
+        table |= {"KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}
+        table |= {"AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]}
+        assert post(fast, "dynamodb", "DynamoDB_20120810.CreateTable", table, "/").status_code == 200
+        assert post(fast, "sqs", "AmazonSQS.CreateQueue", {"QueueName": "q"}, "/").status_code == 200
+        statuses = []
+        for call in JSON_CALLS:
+            ours = answer(post(fast, *call))
+            assert ours == answer(post(flask, *call)), call
+            statuses.append(ours[0])
+        assert statuses == [200, 200, 400, 400, 200, 200, 400]
+        # Looked up once each: "/" of DynamoDB's app, "/" and the queue's path of SQS's, all moto's dispatch.
+        assert sorted(path for _, path in store._handlers) == ["/", "/", "/123456789012/q"]
+        assert {handler.__name__ for handler in store._handlers.values()} == {"dispatch"}
+        for client in (fast, flask):
+            with pytest.raises(Exception, match="Nope"):
+                post(client, "dynamodb", "DynamoDB_20120810.Nope", {}, "/")
