@@ -174,6 +174,8 @@ class LocalRuntime:
             )
         else:
             self.emulator = identify(self.emulator_url)
+        from botocore.config import Config
+
         from jobq_local.provision import provision
 
         session = boto3.session.Session()
@@ -220,7 +222,9 @@ class LocalRuntime:
             authorizer=self._authorizer(region),
             public=public_routes(self.template),
         )
-        esm_client = session.client("sqs")
+        # Lambda's pollers are not Python; this one's requests are built by its own code, so botocore's
+        # walk of every parameter against the model is CPU the functions on the same cores go without.
+        esm_client = session.client("sqs", config=Config(parameter_validation=False))
         self.counter.attach(esm_client, "event-source")
         self._mappings = [
             SqsEventSourceMapping(function, config, esm_client, pollers=self.pollers)

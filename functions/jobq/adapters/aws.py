@@ -20,12 +20,16 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 # Fail fast enough that the API answers 503 well inside API Gateway's 30 s, with boto3's standard
-# retry mode (exponential backoff, throttling and transient errors retried).
+# retry mode (exponential backoff, throttling and transient errors retried). No client-side parameter
+# validation: every request is built by the adapters' code, DynamoDB and SQS validate it anyway, and the
+# walk of each parameter against the service model was a fifth of an UpdateItem's CPU in the client
+# (1.96 -> 1.55 ms a call); a malformed request still fails, as a ValidationException from the service.
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=2,
     read_timeout=5,
     tcp_keepalive=True,
+    parameter_validation=False,
 )
 
 
