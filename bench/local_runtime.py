@@ -1,7 +1,8 @@
 """Benchmark: N echo jobs through the local runtime (`make bench ARGS="--jobs 1000 --clients 8"`).
 
 Prints throughput (jobs/s, first submit to last finish), submit-to-succeeded latency p50/p95/p99 (the job's own
-created_at -> finished_at), and AWS requests per job counted with botocore events inside the runtime.
+created_at -> finished_at), the clients' own wait for each POST's answer, and AWS requests per job counted with
+botocore events inside the runtime.
 """
 
 from __future__ import annotations
@@ -88,17 +89,21 @@ def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | N
         for _, body in warm:
             runtime.wait_for(str(body["job_id"]), frozenset({"succeeded"}))
         started = time.monotonic()
+        posts: list[float] = []
+
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            sent = time.monotonic()
+            status, answer = runtime.request("POST", path, body)
+            posts.append((time.monotonic() - sent) * 1000)
+            assert status == 202, answer
+            return answer
 
         def submit(i: int) -> list[str]:
-            status, body = runtime.request("POST", "/jobs", {"type": "echo", "payload": {"i": i}})
-            assert status == 202, body
-            return [str(body["job_id"])]
+            return [str(post("/jobs", {"type": "echo", "payload": {"i": i}})["job_id"])]
 
         def submit_batch(start: int) -> list[str]:
             specs = [{"type": "echo", "payload": {"i": i}} for i in range(start, min(jobs, start + batch))]
-            status, body = runtime.request("POST", "/jobs/batch", {"jobs": specs})
-            assert status == 202, body
-            return [str(job["job_id"]) for job in body["items"]]
+            return [str(job["job_id"]) for job in post("/jobs/batch", {"jobs": specs})["items"]]
 
         with ThreadPoolExecutor(max_workers=clients) as pool:
             if batch:
@@ -132,6 +137,8 @@ def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | N
         "p95": percentile(latencies, 95),
         "p99": percentile(latencies, 99),
         "mean": statistics.fmean(latencies),
+        "post_p50": percentile(posts, 50),
+        "post_p95": percentile(posts, 95),
         "function_requests_per_job": function_calls / total_jobs,
         "esm_requests_per_job": esm_calls / total_jobs,
         "requests": dict(sorted(job_path.items())),
@@ -173,6 +180,7 @@ def main() -> None:
         f"submitting took {result['submit_seconds']:.2f} s)\n"
         f"latency submit->succeeded ms: p50={result['p50']:.1f} p95={result['p95']:.1f} "
         f"p99={result['p99']:.1f} mean={result['mean']:.1f}\n"
+        f"the clients' wait for each POST's 202, ms: p50={result['post_p50']:.1f} p95={result['post_p95']:.1f}\n"
         f"AWS requests per job: functions={result['function_requests_per_job']:.2f} "
         f"event-source={result['esm_requests_per_job']:.2f} (excluding the benchmark's status polls)\n"
         f"requests: {result['requests']}\n"

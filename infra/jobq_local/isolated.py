@@ -14,6 +14,7 @@ before then never ran it: another runs it), and a JSON line with the response. T
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -41,7 +42,9 @@ class EnvironmentGoneError(EnvironmentDiedError):
 class _Environment:
     """One child process with the handler imported, serving invocations one at a time."""
 
-    def __init__(self, spec: FunctionSpec, region: str, account_id: str, environment: Mapping[str, str]) -> None:
+    def __init__(
+        self, spec: FunctionSpec, region: str, account_id: str, environment: Mapping[str, str], nice: int = 0
+    ) -> None:
         read_end, write_end = os.pipe()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "jobq_local.isolated", spec.handler, str(write_end)],
@@ -50,6 +53,9 @@ class _Environment:
             pass_fds=(write_end,),
         )
         os.close(write_end)
+        if nice:
+            with contextlib.suppress(OSError, AttributeError):  # no setpriority (Windows): the same priority
+                os.setpriority(os.PRIO_PROCESS, self.process.pid, os.getpriority(os.PRIO_PROCESS, 0) + nice)
         self._replies: IO[bytes] = os.fdopen(read_end, "rb")
         self._spec = spec
         self._region = region
@@ -124,12 +130,15 @@ class IsolatedFunction:
         *,
         on_calls: Callable[[Mapping[str, int]], None] | None = None,
         max_environments: int = 4,
+        nice: int = 0,
     ) -> None:
         self.spec = spec
         self.region = region
         self.account_id = account_id
         self.environment = dict(environment)
         self.on_calls = on_calls
+        self.nice = nice
+        """Added to the runtime's CPU niceness for this function's environments (a lower priority)."""
         self.deaths = 0
         self._idle: list[_Environment] = []
         self._all: list[_Environment] = []
@@ -191,7 +200,7 @@ class IsolatedFunction:
                     return environment
                 self._all.remove(environment)  # ended while idle (killed): not to be handed an invocation
                 self.deaths += 1
-        environment = _Environment(self.spec, self.region, self.account_id, self.environment)
+        environment = _Environment(self.spec, self.region, self.account_id, self.environment, self.nice)
         environment.on_calls = self.on_calls
         with self._lock:
             self._all.append(environment)

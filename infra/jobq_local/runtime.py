@@ -24,7 +24,7 @@ from jobq_local.functions import Hosted
 from jobq_local.http_api import HttpApiServer, api_routes, public_routes
 from jobq_local.isolated import EnvironmentDiedError, IsolatedFunction
 from jobq_local.schedules import Schedule, schedules
-from jobq_local.template import Template, TemplateError
+from jobq_local.template import FunctionSpec, Template, TemplateError
 
 _log = logging.getLogger(LOGGER_NAME)
 
@@ -33,8 +33,23 @@ DEFAULT_POLLERS = 6
 DEFAULT_ENVIRONMENTS = 3
 """At most this many execution environments of a function invoked over HTTP or by a schedule; on a 2-core
 machine more only slow every environment down (an SQS-fed function has one per poller)."""
+REQUEST_NICENESS = 8
+"""CPU niceness of the environments of functions invoked over HTTP or by a schedule (the API, the sweeper),
+above the queue-fed worker's and the store's: on Lambda each environment has CPU of its own, on a laptop all
+share a few cores, and this way a job already in flight is served before a new request is taken in (under
+load, the wait moves from the jobs to the clients' POSTs; an idle machine runs everything at once anyway)."""
 DEFAULT_ADMIN = "admin"
 """The access key id of the local admin (SPEC section 10): ``jobq --local`` signs with it."""
+
+
+def queue_fed(spec: FunctionSpec) -> bool:
+    """Whether an SQS event source invokes the function (the worker)."""
+    return any(event.type == "SQS" for event in spec.events)
+
+
+def niceness(spec: FunctionSpec) -> int:
+    """The CPU niceness of the function's environments: 0 for the queue-fed, REQUEST_NICENESS for the rest."""
+    return 0 if queue_fed(spec) else REQUEST_NICENESS
 
 
 class RequestCounter:
@@ -206,7 +221,8 @@ class LocalRuntime:
                 child_environment,
                 on_calls=self.counter.add,
                 # an SQS-fed function is invoked by its pollers, at most one batch each at a time
-                max_environments=self.pollers if any(e.type == "SQS" for e in spec.events) else self.environments,
+                max_environments=self.pollers if queue_fed(spec) else self.environments,
+                nice=niceness(spec),
             )
             self._isolated.append(isolated)
             functions[spec.logical_id] = isolated

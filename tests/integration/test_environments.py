@@ -14,7 +14,7 @@ from jobq_local.isolated import EnvironmentDiedError, IsolatedFunction
 from jobq_local.template import FunctionSpec
 
 
-def _function(handler: str, *, max_environments: int = 4) -> IsolatedFunction:
+def _function(handler: str, *, max_environments: int = 4, nice: int = 0) -> IsolatedFunction:
     spec = FunctionSpec("TestFunction", {"Handler": handler, "Timeout": 30, "MemorySize": 256})
     # (an environment builds the jobq clients it counts the calls of: they need a region)
     environment = dict(os.environ) | {
@@ -22,7 +22,9 @@ def _function(handler: str, *, max_environments: int = 4) -> IsolatedFunction:
         "AWS_ACCESS_KEY_ID": "a",
         "AWS_SECRET_ACCESS_KEY": "b",
     }
-    return IsolatedFunction(spec, "us-east-1", "123456789012", environment, max_environments=max_environments)
+    return IsolatedFunction(
+        spec, "us-east-1", "123456789012", environment, max_environments=max_environments, nice=nice
+    )
 
 
 @pytest.fixture
@@ -76,3 +78,25 @@ def test_a_handler_that_cannot_be_imported_fails_warm_up() -> None:
             function.warm()
     finally:
         function.stop()
+
+
+def test_a_function_given_a_niceness_runs_its_environments_that_much_nicer() -> None:
+    nicer, plain = _function("tests.support.environments.nap", nice=8), _function("tests.support.environments.nap")
+    try:
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        pids = nicer.invoke({"seconds": 0})["pid"], plain.invoke({"seconds": 0})["pid"]
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [min(ours + 8, 19), ours]
+    finally:
+        nicer.stop()
+        plain.stop()
+
+
+def test_the_runtime_runs_the_queue_fed_worker_at_its_own_priority_and_the_rest_nicer() -> None:
+    from jobq_local.runtime import REQUEST_NICENESS, niceness
+    from jobq_local.template import Template
+
+    assert {spec.logical_id: niceness(spec) for spec in Template().functions()} == {
+        "ApiFunction": REQUEST_NICENESS,
+        "SweeperFunction": REQUEST_NICENESS,
+        "WorkerFunction": 0,
+    }
