@@ -116,6 +116,7 @@ def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | N
         wall = time.monotonic() - started
     stats = runtime.stats()
     latencies = [_ms(d["created_at"], d["finished_at"]) for d in documents.values()]
+    waits = [_ms(d["created_at"], d["started_at"]) for d in documents.values()]
     first = min(d["created_at"] for d in documents.values())
     last = max(d["finished_at"] for d in documents.values())
     requests = Counter(stats["requests"])
@@ -137,6 +138,8 @@ def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | N
         "p95": percentile(latencies, 95),
         "p99": percentile(latencies, 99),
         "mean": statistics.fmean(latencies),
+        "queued_p50": percentile(waits, 50),
+        "running_p50": percentile([total - wait for total, wait in zip(latencies, waits, strict=True)], 50),
         "post_p50": percentile(posts, 50),
         "post_p95": percentile(posts, 95),
         "function_requests_per_job": function_calls / total_jobs,
@@ -179,7 +182,8 @@ def main() -> None:
         f"throughput={result['throughput']:.1f} jobs/s (first submit to last finish; "
         f"submitting took {result['submit_seconds']:.2f} s)\n"
         f"latency submit->succeeded ms: p50={result['p50']:.1f} p95={result['p95']:.1f} "
-        f"p99={result['p99']:.1f} mean={result['mean']:.1f}\n"
+        f"p99={result['p99']:.1f} mean={result['mean']:.1f} (p50 created->started {result['queued_p50']:.1f}, "
+        f"started->finished {result['running_p50']:.1f})\n"
         f"the clients' wait for each POST's 202, ms: p50={result['post_p50']:.1f} p95={result['post_p95']:.1f}\n"
         f"AWS requests per job: functions={result['function_requests_per_job']:.2f} "
         f"event-source={result['esm_requests_per_job']:.2f} (excluding the benchmark's status polls)\n"
