@@ -59,6 +59,16 @@ def runtime_environment(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def die_with_parent() -> None:
+    """End this process when its parent ends, however that one ends (Linux; elsewhere the parent's own stop
+    ends it): the store's process, before exec, and its server's worker."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     """A port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -23,6 +23,7 @@ from jobq_local.event_source_mapping import SqsEventSourceMapping, sqs_mappings
 from jobq_local.functions import Hosted
 from jobq_local.http_api import HttpApiServer, api_routes, public_routes
 from jobq_local.isolated import EnvironmentDiedError, IsolatedFunction
+from jobq_local.process import die_with_parent
 from jobq_local.schedules import Schedule, schedules
 from jobq_local.template import FunctionSpec, Template, TemplateError
 
@@ -293,7 +294,7 @@ class LocalRuntime:
             [sys.executable, "-m", "jobq_local.store", "--host", self.host, "--port", str(self.emulator_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal, before exec
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal, before exec
         )
         deadline = time.monotonic() + 60
         while True:
@@ -381,13 +382,3 @@ class LocalRuntime:
             "invoke_seconds": {m.function.name: m.invoke_seconds for m in self._mappings}
             | (dict(self._api.invoke_seconds) if self._api else {}),
         }
-
-
-def _die_with_parent() -> None:
-    """In the store's child process, before exec: on Linux, end it when the runtime ends, however it ends."""
-    import contextlib
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError):  # not Linux: the runtime's stop() ends the store
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

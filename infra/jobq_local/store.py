@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
@@ -329,11 +328,9 @@ def serve(handler: Callable[..., Any], environ: dict[str, Any], start_response: 
 def app() -> CachedDispatcher:
     """The store's WSGI application, built in granian's worker process: moto sped up, and the worker ended
     with its parent (the process the runtime started and stops), however that one ends."""
-    import contextlib
-    import ctypes
+    from jobq_local.process import die_with_parent
 
-    with contextlib.suppress(OSError):  # not Linux: the parent's shutdown ends its worker
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    die_with_parent()
     speed_up_moto()
     return CachedDispatcher()
 
