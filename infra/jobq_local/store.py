@@ -35,7 +35,15 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from botocore.exceptions import ClientError
+from flask import Response
+from moto.core.utils import convert_to_flask_response
+from moto.moto_api import recorder
+from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication, create_backend_app
+from moto.settings import DISABLE_GLOBAL_CORS
+from werkzeug.exceptions import HTTPException
+
+from jobq_local.process import die_with_parent
 
 
 class QueueAttributes(Mapping[str, Any]):
@@ -286,9 +294,6 @@ class CachedDispatcher(DomainDispatcherApplication):
         app and path (JSON-protocol paths are few: ``/`` and a queue's)."""
         key = (id(app), str(environ.get("PATH_INFO", "")))
         if key not in self._handlers:
-            from moto.core.utils import convert_to_flask_response
-            from werkzeug.exceptions import HTTPException
-
             try:
                 endpoint, _ = app.url_map.bind_to_environ(environ).match()
             except HTTPException:
@@ -306,12 +311,6 @@ def serve(handler: Callable[..., Any], environ: dict[str, Any], start_response: 
     """What ``moto.core.utils.convert_to_flask_response`` does for one request, without a Flask app around it:
     the same request class, the same call, the same response class, and the one header Flask-CORS adds to a
     request without an ``Origin`` (requests with one go through Flask)."""
-    from botocore.exceptions import ClientError
-    from flask import Response
-    from moto.moto_api import recorder
-    from moto.moto_server.werkzeug_app import BackendRequest
-    from moto.settings import DISABLE_GLOBAL_CORS
-
     request = BackendRequest(environ)
     recorder._record_request(request)
     try:
@@ -328,8 +327,6 @@ def serve(handler: Callable[..., Any], environ: dict[str, Any], start_response: 
 def app() -> CachedDispatcher:
     """The store's WSGI application, built in granian's worker process: moto sped up, and the worker ended
     with its parent (the process the runtime started and stops), however that one ends."""
-    from jobq_local.process import die_with_parent
-
     die_with_parent()
     speed_up_moto()
     return CachedDispatcher()
@@ -346,7 +343,8 @@ def main(argv: list[str] | None = None) -> None:
     from granian.constants import HTTPModes, Interfaces
 
     server = Granian(
-        f"{__name__}:app",
+        "jobq_local.store:app",
+        factory=True,
         address=args.host,
         port=args.port,
         interface=Interfaces.WSGI,
@@ -357,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         blocking_threads=64,
         log_enabled=False,
     )
-    server.serve(target_loader=lambda _target: app())  # SIGINT and SIGTERM stop it and its worker
+    server.serve()  # SIGINT and SIGTERM stop it and its worker
 
 
 if __name__ == "__main__":
