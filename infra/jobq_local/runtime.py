@@ -31,9 +31,12 @@ _log = logging.getLogger(LOGGER_NAME)
 
 DEFAULT_POLLERS = 6
 """Concurrent pollers of each SQS event source mapping (Lambda starts with five)."""
-DEFAULT_ENVIRONMENTS = 3
-"""At most this many execution environments of a function invoked over HTTP or by a schedule; on a 2-core
-machine more only slow every environment down (an SQS-fed function has one per poller)."""
+DEFAULT_ENVIRONMENTS = 2
+"""At most this many execution environments of a function invoked over HTTP or by a schedule (an SQS-fed
+function has one per poller). Each concurrent submission is more work for the store, which serves every
+function on one interpreter: on the 2-core machine, ``make bench`` with 2 API environments instead of 3 gave
+the same throughput (57-61 jobs/s against 55-64, three alternating pairs) and the same POST waits, at a p50 of
+37-40 ms instead of 46-59 and a p95 of 62-68 instead of 99-170."""
 REQUEST_NICENESS = 8
 """CPU niceness of the environments of functions invoked over HTTP or by a schedule (the API, the sweeper),
 above the queue-fed worker's and the store's: on Lambda each environment has CPU of its own, on a laptop all
