@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +100,8 @@ class RuntimeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.endpoints: dict[str, Any] = {}
         self.environment = dict(environment or {})
+        self._left: tuple[str, dict[str, Any] | None] | None = None
+        """The log and the request counts of the stopped runtime, once its directory is gone."""
 
     @property
     def api_url(self) -> str:
@@ -113,6 +116,8 @@ class RuntimeProcess:
         return str(self.endpoints.get("service_endpoints", {}).get(service, self.emulator_url))
 
     def start(self) -> RuntimeProcess:
+        self._dir.mkdir(exist_ok=True)  # again, after a stop removed it
+        self._left = None
         args = [sys.executable, "-m", "jobq_local", "--port", str(free_port()), "--emulator-port", str(free_port())]
         args += ["--ready-file", str(self.ready_file), "--stats-file", str(self.stats_file), "--raw-logs"]
         args += ["--state-file", str(self.state_file)]
@@ -127,6 +132,7 @@ class RuntimeProcess:
         deadline = time.monotonic() + self.startup_timeout
         while not self.ready_file.exists():
             if self.process.poll() is not None:
+                self._clean_up()
                 raise RuntimeError(f"jobq-local exited with {self.process.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
                 self.stop()
@@ -136,8 +142,10 @@ class RuntimeProcess:
         return self
 
     def stop(self, timeout: float = 30.0) -> int:
-        """Ctrl-C, then wait; returns the exit code."""
+        """Ctrl-C, then wait; returns the exit code. The runtime's directory goes (its log and request counts
+        stay readable here), so that test and benchmark runs leave nothing behind in the temporary directory."""
         if self.process is None:
+            self._clean_up()
             return 0
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -146,14 +154,29 @@ class RuntimeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._clean_up()
         return int(self.process.returncode)
+
+    def _clean_up(self) -> None:
+        """Keep the log and the request counts in memory and remove the runtime's directory."""
+        if self._left is not None:
+            return
+        stats = json.loads(self.stats_file.read_text()) if self.stats_file.exists() else None
+        self._left = (self.log(), stats)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def stats(self) -> dict[str, Any]:
         """AWS request counts the runtime wrote on exit."""
+        if self._left is not None:
+            if self._left[1] is None:
+                raise RuntimeError("the runtime wrote no request counts (it did not exit cleanly)")
+            return self._left[1]
         data: dict[str, Any] = json.loads(self.stats_file.read_text())
         return data
 
     def log(self) -> str:
+        if self._left is not None:
+            return self._left[0]
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def __enter__(self) -> RuntimeProcess:

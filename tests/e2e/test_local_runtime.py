@@ -152,6 +152,16 @@ def test_ctrl_c_stops_everything_cleanly() -> None:
     assert process.stats()["requests"] is not None
 
 
+def test_a_stopped_runtime_leaves_nothing_in_the_temporary_directory_but_keeps_its_log() -> None:
+    process = RuntimeProcess().start()
+    folder = process.ready_file.parent
+    assert sorted(path.name for path in folder.iterdir()) == ["ready.json", "runtime.log", "state.json"]
+    assert process.stop(timeout=20) == 0
+    assert not folder.exists()
+    assert "stopped" in process.log()
+    assert process.stats()["requests"] is not None
+
+
 def test_runs_against_an_existing_endpoint_and_provisions_there() -> None:
     port = free_port()
     server = subprocess.Popen(
