@@ -130,20 +130,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(runtime.banner(), flush=True)
     state = runtime.endpoints() | {"environment": runtime.function_environment("WorkerFunction")}
-    if args.ready_file:
-        args.ready_file.write_text(json.dumps(state))
     if args.state_file:
         # What `jobq --local ...` (e.g. `jobq --local dlq list`) reads to find this runtime's resources.
-        args.state_file.write_text(json.dumps(state, indent=2))
+        write_whole(args.state_file, json.dumps(state, indent=2))
+    if args.ready_file:
+        write_whole(args.ready_file, json.dumps(state))
     stop.wait()
     print("jobq-local: stopping ...", flush=True)
     runtime.stop()
     if args.state_file:
         args.state_file.unlink(missing_ok=True)
     if args.stats_file:
-        args.stats_file.write_text(json.dumps(runtime.stats(), indent=2))
+        write_whole(args.stats_file, json.dumps(runtime.stats(), indent=2))
     print("jobq-local: stopped", flush=True)
     return 0
+
+
+def write_whole(path: Path, text: str) -> None:
+    """``text`` to ``path`` in one step (a file beside it, renamed over it): whoever waits for ``path`` to
+    exist, as ``RuntimeProcess`` does for the ready file, never reads it half-written."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 if __name__ == "__main__":

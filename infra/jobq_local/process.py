@@ -129,17 +129,23 @@ class RuntimeProcess:
             args += ["--stack-name", f"jobq-{uuid.uuid4().hex[:8]}"]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(args + self.extra_args, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        try:
+            self._wait_until_ready()
+        except BaseException:  # a with-block's __exit__ never runs when __enter__ fails: stop it here
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_ready(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + self.startup_timeout
         while not self.ready_file.exists():
             if self.process.poll() is not None:
-                self._clean_up()
                 raise RuntimeError(f"jobq-local exited with {self.process.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
-                self.stop()
                 raise RuntimeError(f"jobq-local did not start within {self.startup_timeout} s:\n{self.log()}")
             time.sleep(0.05)
         self.endpoints = json.loads(self.ready_file.read_text())
-        return self
 
     def stop(self, timeout: float = 30.0) -> int:
         """Ctrl-C, then wait; returns the exit code. The runtime's directory goes (its log and request counts

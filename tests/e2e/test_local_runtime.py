@@ -162,6 +162,26 @@ def test_a_stopped_runtime_leaves_nothing_in_the_temporary_directory_but_keeps_i
     assert process.stats()["requests"] is not None
 
 
+def test_a_runtime_whose_start_fails_after_it_was_spawned_is_stopped_not_orphaned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[RuntimeProcess] = []
+    wait_until_ready = RuntimeProcess._wait_until_ready
+
+    def ready_then_unreadable(self: RuntimeProcess) -> None:
+        started.append(self)
+        wait_until_ready(self)
+        raise ValueError("as a half-written ready file would fail json.loads")
+
+    monkeypatch.setattr(RuntimeProcess, "_wait_until_ready", ready_then_unreadable)
+    with pytest.raises(ValueError, match="half-written"), RuntimeProcess():
+        pass
+    (process,) = started
+    assert process.process is not None
+    assert process.process.poll() is not None  # stopped, though __exit__ never ran
+    assert not process.ready_file.parent.exists()
+
+
 def test_runs_against_an_existing_endpoint_and_provisions_there() -> None:
     port = free_port()
     server = subprocess.Popen(
