@@ -25,6 +25,9 @@ backends and the same ``/moto-api``, but:
 - a ConditionExpression is lexed once per distinct text (names and values are applied after lexing), and
   each response class's action names are listed once, not with ``inspect.getmembers`` on every request;
 - it writes no access log line per request.
+
+And it runs one thing moto cannot: the PartiQL UPDATEs of the worker's ``BatchExecuteStatement`` (a batch's
+first attempts claimed in one request), each as moto's own UpdateItem (``jobq_local.partiql``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplic
 from moto.settings import DISABLE_GLOBAL_CORS
 from werkzeug.exceptions import HTTPException
 
+from jobq_local import partiql
 from jobq_local.process import die_with_parent
 
 
@@ -358,6 +362,7 @@ def app() -> CachedDispatcher:
     with its parent (the process the runtime started and stops), however that one ends."""
     die_with_parent()
     speed_up_moto()
+    partiql.install()
     return CachedDispatcher()
 
 

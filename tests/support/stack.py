@@ -228,13 +228,25 @@ def serialised_dynamodb_writes() -> Iterator[None]:
 
 
 @contextmanager
+def moto_partiql_updates() -> Iterator[None]:
+    """The PartiQL UPDATEs the worker sends, which the store runs (``jobq_local.partiql``), in-process too."""
+    from jobq_local import partiql
+
+    restore = partiql.install()
+    try:
+        yield
+    finally:
+        restore()
+
+
+@contextmanager
 def moto_stack(parameters: Mapping[str, str] | None = None) -> Iterator[Stack]:
     """Provision template.yaml on moto and point the functions' environment at it, for one test."""
     saved = dict(os.environ)
     os.environ.update(AWS_ENV)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     try:
-        with mock_aws(), serialised_dynamodb_writes():
+        with mock_aws(), serialised_dynamodb_writes(), moto_partiql_updates():
             template = Template(parameters=parameters, region=REGION)
             sqs = boto3.client("sqs", region_name=REGION)
             dynamodb = boto3.client("dynamodb", region_name=REGION)
