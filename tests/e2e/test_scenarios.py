@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -83,3 +85,75 @@ def test_the_tables_have_point_in_time_recovery(runtime: RuntimeProcess) -> None
     for table in (runtime.endpoints["resources"][name] for name in ("JobsTable", "IdempotencyTable")):
         backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED", table
+
+
+def test_a_batchs_first_attempts_are_claimed_with_each_condition_checked(runtime: RuntimeProcess) -> None:
+    """The worker's PartiQL claim (``claim_fresh``) on this backend's own DynamoDB, against the domain's rule,
+    on a table of JobsTable's key schema: only jobs queued, due and never attempted are claimed."""
+    requires_local(runtime, "a scratch table on the backend")
+    from jobq.adapters.dynamodb import DynamoDBJobRepository
+    from jobq.adapters.dynamodb.table import JobsTable
+    from jobq.domain.models import Job, JobStatus, new_job_id
+    from jobq.domain.ports import Claim
+    from jobq_local.template import Template
+
+    properties = Template().properties("JobsTable")
+    dynamodb = aws_client(runtime, "dynamodb")
+    name = f"claim-contract-{uuid.uuid4().hex[:8]}"
+    key_names = {key["AttributeName"] for key in properties["KeySchema"]}
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=[a for a in properties["AttributeDefinitions"] if a["AttributeName"] in key_names],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        dynamodb.get_waiter("table_exists").wait(TableName=name)
+        repository = DynamoDBJobRepository(JobsTable(dynamodb, name, shards=4), ttl_days=1)
+        now = datetime.now(UTC).replace(microsecond=0)
+        later = now + timedelta(seconds=60)
+        states = [
+            (status, attempts, due, max_attempts)
+            for status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED)
+            for attempts in (0, 1)
+            for due in (now - timedelta(seconds=5), later)
+            for max_attempts in (1, 3)
+        ]
+        jobs = []
+        for n, (status, attempts, due, max_attempts) in enumerate(states):
+            job = Job(
+                job_id=new_job_id(now + timedelta(milliseconds=n)),
+                type="echo",
+                owner="scenario",
+                status=status,
+                payload={"n": n},
+                attempts=attempts,
+                max_attempts=max_attempts,
+                created_at=now,
+                updated_at=now,
+                available_at=due,
+                lease_id="old" if status is JobStatus.RUNNING else None,
+                lease_expires_at=now - timedelta(seconds=1) if status is JobStatus.RUNNING else None,
+            )
+            repository.insert(job)
+            jobs.append(job)
+        missing = new_job_id(later)
+        claims = [Claim(job.job_id, f"lease-{n}", later) for n, job in enumerate(jobs)] + [Claim(missing, "x", later)]
+        answers = repository.claim_fresh(claims, now=now)
+        expected = [
+            job.status is JobStatus.QUEUED and job.attempts == 0 and job.max_attempts > 1 and job.available_at <= now
+            for job in jobs
+        ]
+        assert [answer is not None for answer in answers] == [*expected, False]
+        for n, (job, answer, claimed) in enumerate(zip(jobs, answers, expected, strict=False)):
+            stored = repository.get(job.job_id)
+            if claimed:
+                assert answer is not None
+                assert (answer.status, answer.attempts, answer.lease_id) == (JobStatus.RUNNING, 1, f"lease-{n}")
+                assert (answer.lease_expires_at, answer.started_at, answer.payload) == (later, now, {"n": n})
+                assert stored == answer
+            else:
+                assert stored == job
+        assert repository.get(missing) is None
+    finally:
+        dynamodb.delete_table(TableName=name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -292,3 +294,32 @@ def test_a_batch_runs_like_single_jobs(aws_stack: Stack) -> None:
     done = [aws_stack.job(job_id) for job_id in ids]
     assert [job["status"] for job in done] == ["succeeded"] * 25
     assert [job["result"] for job in done] == [{"n": n} for n in range(25)]
+
+
+def test_a_batchs_first_attempts_are_claimed_in_one_request_and_a_duplicate_alone(aws_stack: Stack) -> None:
+    from jobq.adapters import aws
+
+    response = aws_stack.api("POST", "/jobs/batch", {"jobs": [{"type": "echo", "payload": {"n": n}} for n in range(4)]})
+    assert response.status == 202, response.body
+    ids = [job["job_id"] for job in response.body["items"]]
+    duplicate = json.dumps({"job_id": ids[0], "type": "echo"})
+    aws_stack.sqs.send_message(QueueUrl=aws_stack.queue_url, MessageBody=duplicate)
+    messages = aws_stack.receive()
+    assert len(messages) == 5
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    client = aws.dynamodb_client()
+    client.meta.events.register("before-call", count)
+    try:
+        response_ = aws_stack.worker(messages)
+    finally:
+        client.meta.events.unregister("before-call", count)
+    assert response_ == {"batchItemFailures": []}
+    # One request claims the four jobs; the duplicate's own claim finds its job taken; four completions.
+    assert calls == {"BatchExecuteStatement": 1, "UpdateItem": 5}
+    done = [aws_stack.job(job_id) for job_id in ids]
+    assert [(job["status"], job["attempts"]) for job in done] == [("succeeded", 1)] * 4
+    assert [job["result"] for job in done] == [{"n": n} for n in range(4)]

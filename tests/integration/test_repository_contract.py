@@ -25,7 +25,7 @@ from jobq.domain.models import (
     document_bytes,
     new_job_id,
 )
-from jobq.domain.ports import ConditionFailedError, Expect, JobChange, JobRepository, RecordTooLargeError
+from jobq.domain.ports import Claim, ConditionFailedError, Expect, JobChange, JobRepository, RecordTooLargeError
 from tests.support.callers import ALICE, BOB
 from tests.support.fakes import InMemoryJobRepository
 from tests.support.stack import Stack
@@ -179,6 +179,56 @@ def test_two_claims_of_one_delivery_leave_one_winner(repo: JobRepository) -> Non
     with pytest.raises(ConditionFailedError) as caught:
         repo.claim(job.job_id, now=NOW, lease_id="b", lease_expires_at=FUTURE)
     assert caught.value.current == first
+
+
+def test_claim_fresh_claims_exactly_the_claimable_jobs_never_attempted(repo: JobRepository) -> None:
+    until = NOW + timedelta(seconds=60)
+    jobs = [
+        stored(
+            repo,
+            status=status,
+            attempts=attempts,
+            available_at=available_at,
+            lease_id=_LEASES[lease][0],
+            lease_expires_at=_LEASES[lease][1],
+        )
+        for status, attempts, available_at, lease in _STATES
+    ]
+    single = stored(repo, max_attempts=1)  # never claimed ahead: a dead invocation would cost its only attempt
+    missing = a_job()
+    asked = [*jobs, single, missing]
+    answers = repo.claim_fresh([Claim(job.job_id, f"lease-{i}", until) for i, job in enumerate(asked)], now=NOW)
+    assert len(answers) == len(asked)
+    for i, (job, answer) in enumerate(zip(asked, answers, strict=True)):
+        state = f"{job.status.value} attempts={job.attempts} available_at={job.available_at:%X} lease={job.lease_id}"
+        fresh = job.attempts == 0 and job.max_attempts > 1 and job.status is JobStatus.QUEUED
+        if job is not missing and fresh and job.claimable(NOW):
+            claimed = job.model_copy(
+                update={
+                    "status": JobStatus.RUNNING,
+                    "claimed_from": JobStatus.QUEUED,
+                    "attempts": 1,
+                    "lease_id": f"lease-{i}",
+                    "lease_expires_at": until,
+                    "started_at": NOW,
+                    "updated_at": NOW,
+                }
+            )
+            assert answer == claimed, state
+            assert repo.get(job.job_id) == claimed, state
+        else:
+            assert answer is None, state
+            assert repo.get(job.job_id) == (None if job is missing else job), state
+    assert 0 < sum(answer is not None for answer in answers) < len(asked)  # both outcomes, in one request each 25
+
+
+def test_claim_fresh_clears_the_progress_of_a_retried_job(repo: JobRepository) -> None:
+    progress = Progress(done=1, total=2, message="half", updated_at=PAST)
+    job = stored(repo, progress=progress, retries=1)
+    [claimed] = repo.claim_fresh([Claim(job.job_id, "l", FUTURE)], now=NOW)
+    assert claimed is not None
+    assert claimed.progress is None
+    assert repo.get(job.job_id) == claimed
 
 
 # -- conditional updates and deletes ----------------------------------------------------------------

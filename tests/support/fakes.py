@@ -6,7 +6,7 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,7 @@ from jobq.domain.models import (
 )
 from jobq.domain.ports import (
     UNSET,
+    Claim,
     ConditionFailedError,
     DeadLetterRoute,
     Expect,
@@ -56,6 +57,7 @@ class InMemoryJobRepository:
         self.jobs: dict[str, Job] = {}
         self.unavailable = False
         self.writes = 0
+        self.claim_requests = 0  # claim_fresh calls
         self._lock = threading.Lock()
 
     def _check_available(self) -> None:
@@ -105,6 +107,25 @@ class InMemoryJobRepository:
             self.jobs[job_id] = claimed
             self.writes += 1
             return claimed
+
+    def claim_fresh(self, claims: Sequence[Claim], *, now: datetime) -> list[Job | None]:
+        self._check_available()
+        self.claim_requests += 1
+        claimed: list[Job | None] = []
+        for claim in claims:
+            job = self.jobs.get(claim.job_id)
+            if job is None or job.attempts != 0 or job.max_attempts < 2 or job.status is not JobStatus.QUEUED:
+                claimed.append(None)
+                continue
+            try:
+                job = self.claim(
+                    claim.job_id, now=now, lease_id=claim.lease_id, lease_expires_at=claim.lease_expires_at
+                )
+            except ConditionFailedError:
+                claimed.append(None)
+            else:
+                claimed.append(job)
+        return claimed
 
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
         self._check_available()

@@ -887,3 +887,77 @@ def test_every_event_is_raised_inside_its_jobs_scope(
     for name, job_id, details in events.events:
         assert details["scope"] == (job_id, types[job_id]), name
     assert events.scope is None
+
+
+# -- a batch's first attempts claimed ahead ---------------------------------------------------------
+
+
+def test_a_batchs_fresh_jobs_are_claimed_in_one_request_with_leases_for_their_turn(
+    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver, clock: FakeClock
+) -> None:
+    runner = make_runner()
+    jobs = [put_job(payload={"n": n}) for n in range(3)]
+    echo_timeout = build_registry().require("echo").timeout_seconds
+    claimed = runner.claim_ahead([deliver(job) for job in jobs], budget(900.0))
+    assert repo.claim_requests == 1
+    assert list(claimed) == [job.job_id for job in jobs]
+    for turn, job in enumerate(jobs, start=1):
+        stored = repo.jobs[job.job_id]
+        assert stored == claimed[job.job_id]
+        assert (stored.status, stored.attempts, stored.started_at) == (JobStatus.RUNNING, 1, clock.now())
+        assert stored.lease_expires_at == clock.now() + timedelta(seconds=turn * echo_timeout + 30)
+    writes = repo.writes
+    for job in jobs:
+        assert runner.handle(deliver(job), budget(900.0), claimed[job.job_id]) == Ack("succeeded")
+        assert repo.jobs[job.job_id].attempts == 1
+    assert repo.writes == writes + 3  # one completion each, no claim of their own
+
+
+def test_claim_ahead_leaves_retries_duplicates_unknown_types_and_what_may_not_fit_to_a_claim_of_their_own(
+    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver
+) -> None:
+    runner = make_runner()
+    fresh, retry, later = put_job(), put_job(attempts=1), put_job()
+    unknown = put_job(type="no-such-type")
+    deliveries = [deliver(fresh), deliver(fresh), deliver(retry), deliver(unknown), deliver(later)]
+    assert list(runner.claim_ahead(deliveries, budget(900.0))) == [fresh.job_id, later.job_id]
+    assert repo.jobs[retry.job_id] == retry
+    assert repo.jobs[unknown.job_id] == unknown
+    echo_timeout = build_registry().require("echo").timeout_seconds
+    tight = put_job(), put_job()
+    # Room for one echo after the 2 s reserve: the second might not start, so it is not claimed ahead either.
+    assert runner.claim_ahead([deliver(job) for job in tight], budget(echo_timeout * 1.5 + 2)) == {}
+    assert all(repo.jobs[job.job_id].status is JobStatus.QUEUED for job in tight)
+    requests = repo.claim_requests
+    assert runner.claim_ahead([deliver(put_job())], budget(900.0)) == {}  # a batch of one: claimed in its turn
+    assert repo.claim_requests == requests
+
+
+def test_a_job_claimed_ahead_that_gets_no_time_is_handed_back_with_its_attempt_uncounted(
+    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver, events: RecordingEvents
+) -> None:
+    runner = make_runner()
+    remaining = [900.0]
+    shared = TimeBudget(lambda: remaining[0])
+    first, second = put_job(), put_job()
+    claimed = runner.claim_ahead([deliver(first), deliver(second)], shared)
+    assert runner.handle(deliver(first), shared, claimed[first.job_id]) == Ack("succeeded")
+    remaining[0] = 2.1  # an earlier job took the invocation's time
+    decision = runner.handle(deliver(second), shared, claimed[second.job_id])
+    assert decision == Defer(0, "not started: no time left in this invocation")
+    back = repo.jobs[second.job_id]
+    assert (back.status, back.attempts, back.lease_id, back.lease_expires_at) == (JobStatus.QUEUED, 0, None, None)
+    assert events.names(second.job_id) == ["deferred"]
+    assert runner.handle(deliver(second), budget(900.0)) == Ack("succeeded")  # the next delivery runs it
+    assert repo.jobs[second.job_id].attempts == 1
+
+
+def test_claim_ahead_with_the_table_down_leaves_every_job_to_its_turn(
+    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver
+) -> None:
+    runner = make_runner()
+    jobs = [put_job(), put_job()]
+    repo.unavailable = True
+    assert runner.claim_ahead([deliver(job) for job in jobs], budget(900.0)) == {}
+    repo.unavailable = False
+    assert all(repo.jobs[job.job_id] == job for job in jobs)

@@ -83,6 +83,15 @@ class RecordTooLargeError(Exception):
     """The job record would exceed the store's item size limit."""
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One job of a ``claim_fresh`` request and the lease its attempt is to take."""
+
+    job_id: str
+    lease_id: str
+    lease_expires_at: datetime
+
+
 class JobRepository(Protocol):
     """Job records with conditional writes. Raises DependencyUnavailableError when storage is down."""
 
@@ -102,6 +111,12 @@ class JobRepository(Protocol):
         Counts the attempt, takes the lease and clears the last attempt's progress.
         Raises ConditionFailedError otherwise.
         """
+
+    def claim_fresh(self, claims: Sequence[Claim], *, now: datetime) -> list[Job | None]:
+        """Start the first attempt of several jobs in one request, as ``claim`` would, for each job that is
+        queued, due, not yet attempted (``attempts == 0``) and allowed more than one attempt. In order, None
+        for each job not claimed so, for whatever reason (the caller claims those one at a time).
+        DependencyUnavailableError when the request failed as a whole."""
 
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
         """Apply ``change`` if ``expect`` holds; return the new job or raise ConditionFailedError."""

@@ -8,7 +8,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ from jobq.domain.models import (
 )
 from jobq.domain.ports import (
     UNSET,
+    Claim,
     Clock,
     ConditionFailedError,
     DeadLetterRoute,
@@ -96,15 +97,54 @@ class JobRunner:
         self._history_limit = history_limit
         self._progress_interval = progress_interval
 
-    def handle(self, delivery: Delivery, budget: TimeBudget) -> Decision:
-        """Claim the delivered job and run it, or decide what becomes of a message it cannot run."""
+    def claim_ahead(self, deliveries: Sequence[Delivery], budget: TimeBudget) -> dict[str, Job]:
+        """Claim a batch's jobs that were never attempted in one request, before the first of them runs; by
+        job id. A job not claimed here (a retry, not due, a duplicate, running elsewhere) is claimed alone when
+        its turn comes, as is every job of a batch of one.
+
+        Claimed ahead are the jobs whose timeouts, with those of the jobs before them, fit in the time left
+        (the first job, any); each lease covers those timeouts, so that it holds while the job waits its turn
+        and expires soon after the invocation could have finished the job.
+        """
+        now = self._clock.now()
+        available = budget.remaining_seconds() - budget.reserve_seconds
+        claims: dict[str, Claim] = {}
+        waited = 0.0
+        for delivery in deliveries:
+            job_id = delivery.message.job_id
+            job_type = self._registry.get(delivery.message.type)
+            if job_type is None or job_id in claims:
+                continue
+            waited += job_type.timeout_seconds
+            if claims and waited > available:  # it might not start, should those before it take their timeouts
+                break
+            lease = min(waited, available) + self._lease_grace
+            claims[job_id] = Claim(job_id, uuid.uuid4().hex, now + timedelta(seconds=lease))
+        if len(claims) < 2 or available < MIN_SLOT_SECONDS:
+            return {}
+        try:
+            claimed = self._repo.claim_fresh(list(claims.values()), now=now)
+        except DependencyUnavailableError as exc:
+            _log.warning("could not claim the batch's jobs at once, claiming one at a time: %s", exc.message)
+            return {}
+        return {job.job_id: job for job in claimed if job is not None}
+
+    def handle(self, delivery: Delivery, budget: TimeBudget, claimed: Job | None = None) -> Decision:
+        """Claim the delivered job and run it, or decide what becomes of a message it cannot run.
+
+        ``claimed``: the job as ``claim_ahead`` claimed it for this delivery.
+        """
         message = delivery.message
         with self._events.job_scope(message.job_id, message.type):
             job_type = self._registry.get(message.type)
             timeout = budget.slot(job_type.timeout_seconds if job_type else MIN_SLOT_SECONDS)
             if timeout is None:
+                if claimed is not None:
+                    self._release(claimed)
                 return self._defer(delivery, 0, "not started: no time left in this invocation")
             try:
+                if claimed is not None:
+                    return self._start(claimed, delivery, timeout)
                 return self._claim_and_run(delivery, timeout)
             except DependencyUnavailableError as exc:
                 # DynamoDB or SQS is down (after boto3's retries): try this message again shortly. The
@@ -123,9 +163,23 @@ class JobRunner:
             )
         except ConditionFailedError as rejected:
             return self._not_claimed(delivery, rejected.current, now)
+        return self._start(job, delivery, timeout)
+
+    def _start(self, job: Job, delivery: Delivery, timeout: float) -> Decision:
         if job.cancel_requested:  # asked to stop while an earlier attempt ran, and not started since
-            return self._finish_cancelled(job, now, None, "a caller cancelled the job while it ran")
+            return self._finish_cancelled(job, self._clock.now(), None, "a caller cancelled the job while it ran")
         return self._run(job, self._registry.get(job.type), delivery, timeout)
+
+    def _release(self, job: Job) -> None:
+        """Hand back a job claimed ahead that this invocation has no time left for: queued again, the attempt
+        it never started uncounted. Should that fail, its lease expires and the job is taken over."""
+        change = JobChange(status=JobStatus.QUEUED, at=self._clock.now(), attempts=job.attempts - 1, release_lease=True)
+        try:
+            self._repo.update(job.job_id, change, expect=self._holding(job))
+        except ConditionFailedError as rejected:
+            self._lost_lease(job, rejected.current)
+        except DependencyUnavailableError as exc:
+            _log.warning("could not hand back job %s, claimed but not started: %s", job.job_id, exc.message)
 
     def _not_claimed(self, delivery: Delivery, current: Job | None, now: datetime) -> Decision:
         if current is None:

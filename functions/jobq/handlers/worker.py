@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -45,23 +46,29 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         budget = TimeBudget(lambda: context.get_remaining_time_in_millis() / 1000)
         deferred: list[VisibilityChange] = []
+        records = list(event["Records"])
+        deliveries: dict[str, Delivery] = {}
+        for raw in records:
+            record = SQSRecord(raw)
+            with suppress(ValidationError, ValueError):  # a poison message is answered in its turn, below
+                deliveries[record.message_id] = parse_delivery(record)
+        claimed = runner.claim_ahead(list(deliveries.values()), budget)
 
         def record_handler(record: SQSRecord) -> str:
-            try:
-                delivery = parse_delivery(record)
-            except (ValidationError, ValueError):
+            delivery = deliveries.get(record.message_id)
+            if delivery is None:
                 # Poison message: no job to fail. Returned at once, so the redrive policy moves it
                 # to the dead-letter queue after maxReceiveCount receives, where it can be inspected.
                 logger.error("invalid message body", extra={"message_id": record.message_id})
                 deferred.append(VisibilityChange(record.receipt_handle, 0))
-                raise RecordDeferredError("invalid message body") from None
-            decision = runner.handle(delivery, budget)
+                raise RecordDeferredError("invalid message body")
+            decision = runner.handle(delivery, budget, claimed.pop(delivery.message.job_id, None))
             if isinstance(decision, Defer):
                 deferred.append(VisibilityChange(record.receipt_handle, decision.delay_seconds))
                 raise RecordDeferredError(decision.reason)
             return decision.reason
 
-        with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
+        with processor(records=records, handler=record_handler, lambda_context=context):
             processor.process()
         if deferred:
             try:

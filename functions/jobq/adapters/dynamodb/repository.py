@@ -34,10 +34,14 @@ from jobq.adapters.dynamodb.schema import (
 from jobq.adapters.dynamodb.table import JobsTable
 from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import MAX_RECORD_BYTES, Job, JobPage, JobStatus, ListQuery, format_timestamp
-from jobq.domain.ports import UNSET, ConditionFailedError, Expect, JobChange, RecordTooLargeError
+from jobq.domain.ports import UNSET, Claim, ConditionFailedError, Expect, JobChange, RecordTooLargeError
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        BatchStatementRequestTypeDef,
+        WriteRequestTypeDef,
+    )
 
 _log = logging.getLogger(__name__)
 BATCH_WRITE_MAX = 25
@@ -48,6 +52,20 @@ CLAIM_CONDITION = (
     "(#status = :running AND #lease_expires_at < :now))"
 )
 """Queued and due, or running with an expired lease; and attempts left (the domain's ``claimable``)."""
+
+BATCH_STATEMENTS_MAX = 25
+"""Statements in one BatchExecuteStatement request, DynamoDB's limit."""
+
+# Every value a bound parameter; the table's name is the stack's own.
+CLAIM_FRESH_STATEMENT = (
+    'UPDATE "{table}" SET "claimed_from"=?, "status"=?, "attempts"=?, "lease_id"=?, "lease_expires_at"=?, '  # noqa: S608
+    '"started_at"=?, "updated_at"=? REMOVE "progress" '
+    f'WHERE "{LIST_SHARD_ATTRIBUTE}"=? AND "{KEY_ATTRIBUTE}"=? AND "status"=? AND "attempts"=? '
+    'AND "max_attempts">? AND "available_at"<=? RETURNING ALL NEW *'
+)
+"""``claim``'s writes for a job's first attempt, as PartiQL: the one DynamoDB request that makes several
+conditional writes, each on its own (a transaction would be all or nothing and bill twice the write units).
+Never a job of one attempt: should its invocation die before reaching it, that attempt would count as lost."""
 
 
 class DynamoDBJobRepository:
@@ -165,6 +183,48 @@ class DynamoDBJobRepository:
             except ClientError as exc:
                 _raise_specific(exc)
         return decode_job(response["Attributes"])
+
+    def claim_fresh(self, claims: Sequence[Claim], *, now: datetime) -> list[Job | None]:
+        statement = CLAIM_FRESH_STATEMENT.format(table=self._table.name)
+        now_iso: AttributeValueTypeDef = {"S": format_timestamp(now)}
+        queued: AttributeValueTypeDef = {"S": JobStatus.QUEUED.value}
+        claimed: list[Job | None] = []
+        for start in range(0, len(claims), BATCH_STATEMENTS_MAX):
+            statements: list[BatchStatementRequestTypeDef] = []
+            chunk = claims[start : start + BATCH_STATEMENTS_MAX]
+            for claim in chunk:
+                key = self._table.key(claim.job_id)
+                parameters: list[AttributeValueTypeDef] = [
+                    queued,
+                    {"S": JobStatus.RUNNING.value},
+                    {"N": "1"},
+                    {"S": claim.lease_id},
+                    {"N": str(millis(claim.lease_expires_at))},
+                    now_iso,
+                    now_iso,
+                    key[LIST_SHARD_ATTRIBUTE],
+                    key[KEY_ATTRIBUTE],
+                    queued,
+                    {"N": "0"},
+                    {"N": "1"},
+                    {"N": str(millis(now))},
+                ]
+                statements.append(
+                    {"Statement": statement, "Parameters": parameters, "ReturnValuesOnConditionCheckFailure": "NONE"}
+                )
+            with unavailable_on_failure("DynamoDB", "BatchExecuteStatement"):
+                response = self._client.batch_execute_statement(Statements=statements)
+            answers = response["Responses"]
+            if len(answers) != len(chunk):  # one answer a statement, in order: anything else is not trusted
+                _log.warning("BatchExecuteStatement answered %d of %d statements", len(answers), len(chunk))
+                answers = [{}] * len(chunk)
+            for claim, answer in zip(chunk, answers, strict=True):
+                # A statement whose condition failed answers an Error; an emulator that answers neither an
+                # error nor the item (moto's own PartiQL does so for a failed condition) has claimed nothing.
+                item = answer.get("Item")
+                job = decode_job(item) if item and "Error" not in answer else None
+                claimed.append(job if job is not None and job.job_id == claim.job_id else None)
+        return claimed
 
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
         expression = UpdateExpression()
