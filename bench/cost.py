@@ -61,11 +61,12 @@ def price(result: dict[str, Any], mode: str, template: Template) -> Priced:
     for caller_operation, n in requests.items():  # ``WorkerFunction:UpdateItem``: summed over the callers
         by_operation[caller_operation.split(":")[1]] += n
     dynamodb = {op: n for op, n in by_operation.items() if op in ITEM_WRITE_UNITS | READ_UNITS}
-    batched_items = jobs if "BatchWriteItem" in dynamodb else 0
+    batched_items = result["jobs"] if "BatchWriteItem" in dynamodb else 0  # (the warm-up jobs are put singly)
     write_units = sum(
         ITEM_WRITE_UNITS[op] * n for op, n in dynamodb.items() if op in ITEM_WRITE_UNITS and op != "BatchWriteItem"
     )
     write_units += ITEM_WRITE_UNITS["BatchWriteItem"] * batched_items
+    write_units += sum(result["statements"].values())  # BatchExecuteStatement: an UPDATE a write unit
     read_units = sum(n for op, n in dynamodb.items() if op in READ_UNITS)  # (the benchmark's own reads are not in)
     sqs = sum(n for op, n in by_operation.items() if op in _SQS_OPERATIONS)
     gb_seconds = 0.0

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from jobq_local.isolated import STATEMENTS
 from jobq_local.process import RuntimeProcess
 from jobq_local.runtime import DEFAULT_POLLERS
 
@@ -123,7 +124,7 @@ def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | N
     first = min(d["created_at"] for d in documents.values())
     last = max(d["finished_at"] for d in documents.values())
     requests = Counter(stats["requests"])
-    job_path = {op: n for op, n in requests.items() if op not in CLIENT_READS}
+    job_path = {op: n for op, n in requests.items() if op not in CLIENT_READS and not op.endswith(STATEMENTS)}
     esm_calls = sum(n for op, n in job_path.items() if op.startswith("event-source:"))
     function_calls = sum(job_path.values()) - esm_calls
     total_jobs = jobs + clients  # the warm-up jobs too
@@ -148,6 +149,7 @@ def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | N
         "function_requests_per_job": function_calls / total_jobs,
         "esm_requests_per_job": esm_calls / total_jobs,
         "requests": dict(sorted(job_path.items())),
+        "statements": {op: n for op, n in requests.items() if op.endswith(STATEMENTS)},
         "status_polls": polls,
         "invocations": stats["invocations"],
         "billable_requests_per_job": billable,
@@ -184,6 +186,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"AWS requests per job: functions={result['function_requests_per_job']:.2f} "
         f"event-source={result['esm_requests_per_job']:.2f} (excluding the benchmark's status polls)\n"
         f"requests: {result['requests']}\n"
+        f"PartiQL statements in them: {result['statements']}\n"
         f"worker invocations: {result['invocations']}\n"
         f"billable requests per job: {result['billable_requests_per_job']:.2f} "
         f"({'POST /jobs/batch, ' + str(args.batch) + ' a request' if args.batch else 'POST /jobs'}; API Gateway, "

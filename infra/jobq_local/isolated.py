@@ -28,6 +28,10 @@ from typing import IO, Any
 from jobq_local import LOGGER_NAME
 from jobq_local.template import FunctionSpec
 
+STATEMENTS = "/statements"
+"""The suffix of a count of the PartiQL statements in a caller's BatchExecuteStatement requests (each is an
+item written, billed as one), beside the count of the requests themselves."""
+
 _log = logging.getLogger(LOGGER_NAME)
 
 
@@ -231,6 +235,13 @@ def _serve(handler_path: str, reply_fd: int) -> None:
             client.meta.events.register(
                 "before-call", lambda model, **_: calls.update([f"{invoking['function']}:{model.name}"])
             )
+
+        def count_statements(params: Mapping[str, Any], **_: Any) -> None:
+            calls[f"{invoking['function']}:BatchExecuteStatement{STATEMENTS}"] += len(params.get("Statements", ()))
+
+        aws.dynamodb_client().meta.events.register(
+            "provide-client-params.dynamodb.BatchExecuteStatement", count_statements
+        )
     except ImportError:
         pass
     replies.write(b'{"ready": true}\n')

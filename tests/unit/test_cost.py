@@ -1,0 +1,36 @@
+"""make cost: the write units it prices, from the requests a bench run counted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.cost import price
+
+from jobq_local.template import Template
+
+
+def _batch_run(*, statements: int, claims: int) -> dict[str, Any]:
+    """500 jobs by POST /jobs/batch and 8 warm-up jobs by POST /jobs, each claimed and completed once."""
+    return {
+        "jobs": 500,
+        "warm_up_jobs": 8,
+        "api_requests": 28,
+        "invocations": {"WorkerFunction": 59},
+        "invoke_seconds": {},
+        "requests": {
+            "ApiFunction:PutItem": 8,
+            "ApiFunction:BatchWriteItem": 20,
+            "WorkerFunction:BatchExecuteStatement": 51,
+            "WorkerFunction:UpdateItem": 508 + claims,
+        },
+        "statements": {"WorkerFunction:BatchExecuteStatement/statements": statements},
+    }
+
+
+def test_a_claim_costs_one_write_unit_whether_batched_or_not() -> None:
+    template = Template()
+    batched = price(_batch_run(statements=500, claims=8), "batch", template)
+    single = price(_batch_run(statements=0, claims=508), "batch", template)
+    # Each job: the item and its OwnerIndex entry (2), the claim (1), the completion (1).
+    assert batched.per_job["dynamodb_write_units"] == 4.0
+    assert single.per_job["dynamodb_write_units"] == 4.0
