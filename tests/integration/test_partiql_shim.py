@@ -9,21 +9,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from jobq.adapters.dynamodb.repository import CLAIM_FRESH_STATEMENT
 from jobq_local.partiql import PartiQLError, UpdateCall, install, translate_update
 
 TABLE = "jobq_jobs"
-CLAIM = (
-    f'UPDATE "{TABLE}" SET "claimed_from"=?, "status"=?, "attempts"=?, "lease_id"=?, "lease_expires_at"=?, '
-    '"started_at"=?, "updated_at"=? REMOVE "progress" WHERE "list_shard"=? AND "job_id"=? AND "status"=? '
-    'AND "attempts"=? AND "available_at"<=? RETURNING ALL NEW *'
-)
+CLAIM = CLAIM_FRESH_STATEMENT.format(table=TABLE)
 NOW_MS = 1_700_000_000_000
 NOW_ISO = "2023-11-14T22:13:20Z"
 
 
 def claim(job_id: str, shard: str = "s0") -> dict[str, Any]:
     """The claim statement jobq's worker sends for one job."""
-    values = ["queued", "running", 1, "lease-1", NOW_MS + 30_000, NOW_ISO, NOW_ISO, shard, job_id, "queued", 0]
+    values = ["queued", "running", 1, "lease-1", NOW_MS + 30_000, NOW_ISO, NOW_ISO, shard, job_id, "queued", 0, 1]
     values.append(NOW_MS)
     parameters = [{"N": str(v)} if isinstance(v, int) else {"S": v} for v in values]
     return {"Statement": CLAIM, "Parameters": parameters, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
@@ -121,12 +118,16 @@ def test_claim_of_a_missing_job_fails_without_an_item_and_creates_nothing(ddb: A
 
 def test_returning_all_old_and_no_item_on_failure_unless_asked(ddb: Any) -> None:
     ddb.put_item(TableName=TABLE, Item=job("j1"))
+    ddb.put_item(TableName=TABLE, Item=job("j2", status="running"))
     statement = (
         f'UPDATE "{TABLE}" SET "status"=? WHERE "list_shard"=? AND "job_id"=? AND "status"=? RETURNING ALL OLD *'
     )
-    parameters = [{"S": "done"}, {"S": "s0"}, {"S": "j1"}, {"S": "queued"}]
-    again = {"Statement": statement, "Parameters": parameters}
-    responses = ddb.batch_execute_statement(Statements=[again, again])["Responses"]
+
+    def update(job_id: str) -> dict[str, Any]:
+        parameters = [{"S": "done"}, {"S": "s0"}, {"S": job_id}, {"S": "queued"}]
+        return {"Statement": statement, "Parameters": parameters}
+
+    responses = ddb.batch_execute_statement(Statements=[update("j1"), update("j2")])["Responses"]
     assert responses[0] == {"TableName": TABLE, "Item": job("j1")}
     assert responses[1] == {
         "TableName": TABLE,

@@ -222,6 +222,18 @@ def test_claim_fresh_claims_exactly_the_claimable_jobs_never_attempted(repo: Job
     assert 0 < sum(answer is not None for answer in answers) < len(asked)  # both outcomes, in one request each 25
 
 
+def test_claim_fresh_sent_again_answers_its_own_claims_and_no_one_elses(repo: JobRepository) -> None:
+    """botocore resends a request whose answer was lost: the statements that applied then fail their
+    condition now, and the job, running under the claim's own lease, is still the claim's."""
+    mine, theirs = stored(repo), stored(repo)
+    claims = [Claim(mine.job_id, "mine", FUTURE), Claim(theirs.job_id, "theirs", FUTURE)]
+    first = repo.claim_fresh(claims, now=NOW)
+    assert all(job is not None for job in first)
+    again = repo.claim_fresh([claims[0], Claim(theirs.job_id, "another", FUTURE)], now=NOW)
+    assert again == [first[0], None]
+    assert repo.get(theirs.job_id) == first[1]
+
+
 def test_claim_fresh_clears_the_progress_of_a_retried_job(repo: JobRepository) -> None:
     progress = Progress(done=1, total=2, message="half", updated_at=PAST)
     job = stored(repo, progress=progress, retries=1)

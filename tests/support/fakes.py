@@ -37,6 +37,13 @@ from jobq.domain.ports import (
 )
 
 
+def _fresh_and_claimable(job: Job | None, now: datetime) -> bool:
+    """What ``claim_fresh`` requires: queued and due, never attempted, and allowed more than one attempt."""
+    if job is None or job.status is not JobStatus.QUEUED:
+        return False
+    return job.attempts == 0 and job.max_attempts > 1 and job.claimable(now)
+
+
 class FakeClock:
     """A clock the test moves by hand."""
 
@@ -112,19 +119,29 @@ class InMemoryJobRepository:
         self._check_available()
         self.claim_requests += 1
         claimed: list[Job | None] = []
-        for claim in claims:
-            job = self.jobs.get(claim.job_id)
-            if job is None or job.attempts != 0 or job.max_attempts < 2 or job.status is not JobStatus.QUEUED:
-                claimed.append(None)
-                continue
-            try:
-                job = self.claim(
-                    claim.job_id, now=now, lease_id=claim.lease_id, lease_expires_at=claim.lease_expires_at
-                )
-            except ConditionFailedError:
-                claimed.append(None)
-            else:
-                claimed.append(job)
+        with self._lock:
+            for claim in claims:
+                job = self.jobs.get(claim.job_id)
+                if job is not None and job.status is JobStatus.RUNNING and job.lease_id == claim.lease_id:
+                    claimed.append(job)  # its own claim, applied by an earlier try of the request
+                elif not _fresh_and_claimable(job, now):
+                    claimed.append(None)
+                else:
+                    job = job.model_copy(
+                        update={
+                            "status": JobStatus.RUNNING,
+                            "claimed_from": JobStatus.QUEUED,
+                            "attempts": 1,
+                            "lease_id": claim.lease_id,
+                            "lease_expires_at": claim.lease_expires_at,
+                            "started_at": now,
+                            "updated_at": now,
+                            "progress": None,
+                        }
+                    )
+                    self.jobs[claim.job_id] = job
+                    self.writes += 1
+                    claimed.append(job)
         return claimed
 
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
@@ -145,6 +162,8 @@ class InMemoryJobRepository:
                 "retries",
                 "progress",
                 "cancel_requested",
+                "started_at",
+                "lease_expires_at",
             ):
                 value = getattr(change, name)
                 if value is not UNSET:

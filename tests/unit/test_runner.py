@@ -961,3 +961,51 @@ def test_claim_ahead_with_the_table_down_leaves_every_job_to_its_turn(
     assert runner.claim_ahead([deliver(job) for job in jobs], budget(900.0)) == {}
     repo.unavailable = False
     assert all(repo.jobs[job.job_id] == job for job in jobs)
+
+
+def test_a_job_claimed_ahead_that_waited_is_renewed_and_sees_what_happened_meanwhile(
+    make_runner: MakeRunner,
+    repo: InMemoryJobRepository,
+    put_job: PutJob,
+    deliver: Deliver,
+    clock: FakeClock,
+    events: RecordingEvents,
+) -> None:
+    ran: list[str] = []
+    slow = custom("slow", lambda payload, ctx: ran.append(ctx.job_id) or {"ok": True}, timeout_seconds=60)
+    runner = make_runner(job_types=with_builtins(slow))
+    first, renewed, cancelled, taken = (put_job(type="slow") for _ in range(4))
+    claimed = runner.claim_ahead([deliver(job) for job in (first, renewed, cancelled, taken)], budget())
+    claimed_at = clock.now()
+    assert runner.handle(deliver(first), budget(), claimed[first.job_id]) == Ack("succeeded")
+    clock.advance(45)  # the first job took its time
+    # Meanwhile a caller asked to cancel one job, and another's lease went to someone else.
+    repo.update(
+        cancelled.job_id,
+        JobChange(status=JobStatus.RUNNING, at=clock.now(), cancel_requested=True),
+        expect=Expect.status(JobStatus.RUNNING),
+    )
+    repo.jobs[taken.job_id] = repo.jobs[taken.job_id].model_copy(update={"lease_id": "someone-else"})
+
+    assert runner.handle(deliver(renewed), budget(), claimed[renewed.job_id]) == Ack("succeeded")
+    done = repo.jobs[renewed.job_id]
+    assert done.started_at == clock.now() != claimed_at  # when it started, not when it was claimed
+    assert runner.handle(deliver(cancelled), budget(), claimed[cancelled.job_id]) == Ack("cancelled while running")
+    assert repo.jobs[cancelled.job_id].status is JobStatus.CANCELLED
+    assert runner.handle(deliver(taken), budget(), claimed[taken.job_id]) == Ack("lease lost")
+    assert repo.jobs[taken.job_id].lease_id == "someone-else"
+    assert ran == [first.job_id, renewed.job_id]  # neither the cancelled job nor the taken one ran
+    assert "started" not in events.names(taken.job_id)
+
+
+def test_a_job_claimed_ahead_that_did_not_wait_runs_without_another_write(
+    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver, clock: FakeClock
+) -> None:
+    runner = make_runner()
+    first, second = put_job(), put_job()
+    claimed = runner.claim_ahead([deliver(first), deliver(second)], budget())
+    clock.advance(0.5)
+    writes = repo.writes
+    assert runner.handle(deliver(second), budget(), claimed[second.job_id]) == Ack("succeeded")
+    assert repo.writes == writes + 1  # the completion only
+    assert repo.jobs[second.job_id].started_at == claimed[second.job_id].started_at

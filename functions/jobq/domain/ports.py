@@ -68,6 +68,9 @@ class JobChange:
     attempts: int | _Unset = UNSET
     progress: Progress | _Unset | None = UNSET
     cancel_requested: bool | _Unset = UNSET
+    started_at: datetime | _Unset = UNSET
+    lease_expires_at: datetime | _Unset = UNSET
+    """A new expiry of the lease the change is conditional on (``release_lease`` removes the lease)."""
     release_lease: bool = False
 
 

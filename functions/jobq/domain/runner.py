@@ -59,6 +59,8 @@ from jobq.domain.retry import RetryPolicy
 _log = logging.getLogger(__name__)
 
 MAX_SQS_DELAY_SECONDS = 900
+RENEW_AFTER_SECONDS = 1.0
+"""How long a job claimed ahead may wait its turn before it is renewed (re-read, its lease from now)."""
 OUTAGE_RETRY_SECONDS = 10
 
 
@@ -127,6 +129,9 @@ class JobRunner:
         except DependencyUnavailableError as exc:
             _log.warning("could not claim the batch's jobs at once, claiming one at a time: %s", exc.message)
             return {}
+        except Exception:  # noqa: BLE001 - an answer it could not read, say: the rest still run, one at a time
+            _log.exception("claiming the batch's jobs at once failed; claiming one at a time")
+            return {}
         return {job.job_id: job for job in claimed if job is not None}
 
     def handle(self, delivery: Delivery, budget: TimeBudget, claimed: Job | None = None) -> Decision:
@@ -144,7 +149,7 @@ class JobRunner:
                 return self._defer(delivery, 0, "not started: no time left in this invocation")
             try:
                 if claimed is not None:
-                    return self._start(claimed, delivery, timeout)
+                    return self._start_claimed(claimed, delivery, timeout)
                 return self._claim_and_run(delivery, timeout)
             except DependencyUnavailableError as exc:
                 # DynamoDB or SQS is down (after boto3's retries): try this message again shortly. The
@@ -163,6 +168,25 @@ class JobRunner:
             )
         except ConditionFailedError as rejected:
             return self._not_claimed(delivery, rejected.current, now)
+        return self._start(job, delivery, timeout)
+
+    def _start_claimed(self, job: Job, delivery: Delivery, timeout: float) -> Decision:
+        """Run a job ``claim_ahead`` claimed. One that waited its turn for longer than ``RENEW_AFTER_SECONDS``
+        is renewed first, a conditional write on its lease: the lease and ``started_at`` from now, and the
+        record as it is now, so that a takeover or a cancel request made while it waited is seen before it
+        starts."""
+        now = self._clock.now()
+        if (now - job.updated_at).total_seconds() > RENEW_AFTER_SECONDS:
+            renewal = JobChange(
+                status=JobStatus.RUNNING,
+                at=now,
+                started_at=now,
+                lease_expires_at=now + timedelta(seconds=timeout + self._lease_grace),
+            )
+            try:
+                job = self._repo.update(job.job_id, renewal, expect=self._holding(job))
+            except ConditionFailedError as rejected:
+                return self._lost_lease(job, rejected.current)
         return self._start(job, delivery, timeout)
 
     def _start(self, job: Job, delivery: Delivery, timeout: float) -> Decision:

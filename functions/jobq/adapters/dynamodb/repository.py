@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
         BatchStatementRequestTypeDef,
+        BatchStatementResponseTypeDef,
         WriteRequestTypeDef,
     )
 
@@ -210,7 +211,7 @@ class DynamoDBJobRepository:
                     {"N": str(millis(now))},
                 ]
                 statements.append(
-                    {"Statement": statement, "Parameters": parameters, "ReturnValuesOnConditionCheckFailure": "NONE"}
+                    {"Statement": statement, "Parameters": parameters, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
                 )
             with unavailable_on_failure("DynamoDB", "BatchExecuteStatement"):
                 response = self._client.batch_execute_statement(Statements=statements)
@@ -219,11 +220,7 @@ class DynamoDBJobRepository:
                 _log.warning("BatchExecuteStatement answered %d of %d statements", len(answers), len(chunk))
                 answers = [{}] * len(chunk)
             for claim, answer in zip(chunk, answers, strict=True):
-                # A statement whose condition failed answers an Error; an emulator that answers neither an
-                # error nor the item (moto's own PartiQL does so for a failed condition) has claimed nothing.
-                item = answer.get("Item")
-                job = decode_job(item) if item and "Error" not in answer else None
-                claimed.append(job if job is not None and job.job_id == claim.job_id else None)
+                claimed.append(_claimed(claim, answer))
         return claimed
 
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
@@ -239,13 +236,7 @@ class DynamoDBJobRepository:
             expression.set_or_remove("result", None if change.result is None else json_attribute(change.result))
         if change.error is not UNSET:
             expression.set_or_remove("error", None if change.error is None else json_model_attribute(change.error))
-        if change.finished_at is not UNSET:
-            finished: AttributeValueTypeDef | None = (
-                None if change.finished_at is None else {"S": format_timestamp(change.finished_at)}
-            )
-            expression.set_or_remove("finished_at", finished)
-        if change.available_at is not UNSET:
-            expression.set("available_at", {"N": str(millis(change.available_at))})
+        _set_times(expression, change)
         if change.attempts is not UNSET:
             expression.set("attempts", {"N": str(change.attempts)})
         if change.history is not UNSET:
@@ -297,6 +288,38 @@ class DynamoDBJobRepository:
 
     def list_jobs(self, query: ListQuery) -> JobPage:
         return list_page(self._table, query)
+
+
+def _set_times(expression: UpdateExpression, change: JobChange) -> None:
+    """The change's moments: finished, started, due, and the lease's expiry."""
+    if change.finished_at is not UNSET:
+        finished: AttributeValueTypeDef | None = (
+            None if change.finished_at is None else {"S": format_timestamp(change.finished_at)}
+        )
+        expression.set_or_remove("finished_at", finished)
+    if change.started_at is not UNSET:
+        expression.set("started_at", {"S": format_timestamp(change.started_at)})
+    if change.available_at is not UNSET:
+        expression.set("available_at", {"N": str(millis(change.available_at))})
+    if change.lease_expires_at is not UNSET:
+        expression.set("lease_expires_at", {"N": str(millis(change.lease_expires_at))})
+
+
+def _claimed(claim: Claim, answer: BatchStatementResponseTypeDef) -> Job | None:
+    """The job a ``claim_fresh`` statement claimed, from its answer; None if it claimed none.
+
+    A statement whose condition failed answers an Error with the item as it was: the claim's own lease in it
+    means an earlier try of the same request applied it (botocore resends a request whose answer was lost).
+    An emulator that answers neither an error nor the item (moto's own PartiQL does so for a failed
+    condition) has claimed nothing.
+    """
+    error, item = answer.get("Error"), answer.get("Item") or (answer.get("Error") or {}).get("Item")
+    job = decode_job(item) if item else None
+    if job is None or job.job_id != claim.job_id:
+        return None
+    if error is None or (job.status is JobStatus.RUNNING and job.lease_id == claim.lease_id):
+        return job
+    return None
 
 
 def _raise_specific(exc: ClientError) -> NoReturn:
