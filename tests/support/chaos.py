@@ -260,7 +260,12 @@ class FaultInjector:
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}}, model.name
             )
-        if model.name != "UpdateItem" or self.role() != "worker":
+        if self.role() != "worker":
+            return
+        if model.name == "BatchExecuteStatement":  # a batch's first attempts claimed ahead
+            self._local.claimed = True
+            return
+        if model.name != "UpdateItem":
             return
         claim = ":until" in params.get("ExpressionAttributeValues", {})
         if claim:
