@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -72,9 +73,24 @@ def die_with_parent() -> None:
 
 def free_port() -> int:
     """A port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports nothing listens on right now (each probe held until all are chosen: a port one
+    probe freed may be the next probe's)."""
+    with contextlib.ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in sockets]
+
+
+PORT_TRIES = 3
+"""Starts with fresh ports when one chosen was taken before the runtime bound it (another process's
+connection may get any free port of the ephemeral range in between)."""
+PORT_TAKEN = ("Address already in use", " is in use; ")
+"""How the runtime says a port was taken: a bind's error, or its own check of the API port."""
 
 
 class RuntimeProcess:
@@ -116,9 +132,18 @@ class RuntimeProcess:
         return str(self.endpoints.get("service_endpoints", {}).get(service, self.emulator_url))
 
     def start(self) -> RuntimeProcess:
+        for _ in range(PORT_TRIES - 1):
+            try:
+                return self._start(*free_ports(2))
+            except RuntimeError as exc:
+                if not any(sign in str(exc) for sign in PORT_TAKEN):
+                    raise
+        return self._start(*free_ports(2))
+
+    def _start(self, port: int, emulator_port: int) -> RuntimeProcess:
         self._dir.mkdir(exist_ok=True)  # again, after a stop removed it
         self._left = None
-        args = [sys.executable, "-m", "jobq_local", "--port", str(free_port()), "--emulator-port", str(free_port())]
+        args = [sys.executable, "-m", "jobq_local", "--port", str(port), "--emulator-port", str(emulator_port)]
         args += ["--ready-file", str(self.ready_file), "--stats-file", str(self.stats_file), "--raw-logs"]
         args += ["--state-file", str(self.state_file)]
         for name, value in self.parameters.items():

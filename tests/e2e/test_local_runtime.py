@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -153,6 +154,31 @@ def test_ctrl_c_stops_everything_cleanly() -> None:
     assert not folder.exists()  # nothing left in the temporary directory; the log and the counts stay readable
     assert "stopped" in process.log()
     assert process.stats()["requests"] is not None
+
+
+def test_a_runtime_whose_port_was_taken_before_it_bound_it_starts_again_on_fresh_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jobq_local import process as process_module
+
+    chosen: list[list[int]] = []
+    free_ports = process_module.free_ports
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = int(squatter.getsockname()[1])
+
+        def taken_the_first_time(count: int) -> list[int]:
+            ports = free_ports(count)
+            chosen.append([taken, *ports[1:]] if not chosen else ports)
+            return chosen[-1]
+
+        monkeypatch.setattr(process_module, "free_ports", taken_the_first_time)
+        with RuntimeProcess() as runtime:
+            assert runtime.request("GET", "/types")[0] == 200
+    assert len(chosen) == 2
+    assert chosen[0][0] == taken
+    assert runtime.api_url.endswith(f":{chosen[1][0]}")
 
 
 def test_a_runtime_whose_start_fails_after_it_was_spawned_is_stopped_not_orphaned(
