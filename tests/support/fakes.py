@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
 from jobq.domain.models import (
@@ -37,7 +37,7 @@ from jobq.domain.ports import (
 )
 
 
-def _fresh_and_claimable(job: Job | None, now: datetime) -> bool:
+def _fresh_and_claimable(job: Job | None, now: datetime) -> TypeGuard[Job]:
     """What ``claim_fresh`` requires: queued and due, never attempted, and allowed more than one attempt."""
     if job is None or job.status is not JobStatus.QUEUED:
         return False
@@ -99,21 +99,25 @@ class InMemoryJobRepository:
             job = self.jobs.get(job_id)
             if job is None or not job.claimable(now):
                 raise ConditionFailedError(job)
-            claimed = job.model_copy(
-                update={
-                    "status": JobStatus.RUNNING,
-                    "claimed_from": job.status,
-                    "attempts": job.attempts + 1,
-                    "lease_id": lease_id,
-                    "lease_expires_at": lease_expires_at,
-                    "started_at": now,
-                    "updated_at": now,
-                    "progress": None,
-                }
-            )
-            self.jobs[job_id] = claimed
-            self.writes += 1
-            return claimed
+            return self._start_attempt(job, now, lease_id, lease_expires_at)
+
+    def _start_attempt(self, job: Job, now: datetime, lease_id: str, lease_expires_at: datetime) -> Job:
+        """A claim's writes (the caller holds the lock and has checked the condition)."""
+        claimed = job.model_copy(
+            update={
+                "status": JobStatus.RUNNING,
+                "claimed_from": job.status,
+                "attempts": job.attempts + 1,
+                "lease_id": lease_id,
+                "lease_expires_at": lease_expires_at,
+                "started_at": now,
+                "updated_at": now,
+                "progress": None,
+            }
+        )
+        self.jobs[job.job_id] = claimed
+        self.writes += 1
+        return claimed
 
     def claim_fresh(self, claims: Sequence[Claim], *, now: datetime) -> list[Job | None]:
         self._check_available()
@@ -124,24 +128,10 @@ class InMemoryJobRepository:
                 job = self.jobs.get(claim.job_id)
                 if job is not None and job.status is JobStatus.RUNNING and job.lease_id == claim.lease_id:
                     claimed.append(job)  # its own claim, applied by an earlier try of the request
-                elif not _fresh_and_claimable(job, now):
-                    claimed.append(None)
+                elif _fresh_and_claimable(job, now):
+                    claimed.append(self._start_attempt(job, now, claim.lease_id, claim.lease_expires_at))
                 else:
-                    job = job.model_copy(
-                        update={
-                            "status": JobStatus.RUNNING,
-                            "claimed_from": JobStatus.QUEUED,
-                            "attempts": 1,
-                            "lease_id": claim.lease_id,
-                            "lease_expires_at": claim.lease_expires_at,
-                            "started_at": now,
-                            "updated_at": now,
-                            "progress": None,
-                        }
-                    )
-                    self.jobs[claim.job_id] = job
-                    self.writes += 1
-                    claimed.append(job)
+                    claimed.append(None)
         return claimed
 
     def update(self, job_id: str, change: JobChange, *, expect: Expect) -> Job:
