@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from jobq.domain import claim_ahead
 from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
 from jobq.domain.context import JobContext
 from jobq.domain.decisions import Ack, Decision, Defer
@@ -41,7 +42,6 @@ from jobq.domain.models import (
 )
 from jobq.domain.ports import (
     UNSET,
-    Claim,
     Clock,
     ConditionFailedError,
     DeadLetterRoute,
@@ -59,8 +59,6 @@ from jobq.domain.retry import RetryPolicy
 _log = logging.getLogger(__name__)
 
 MAX_SQS_DELAY_SECONDS = 900
-RENEW_AFTER_SECONDS = 1.0
-"""How long a job claimed ahead may wait its turn before it is renewed (re-read, its lease from now)."""
 OUTAGE_RETRY_SECONDS = 10
 
 
@@ -101,31 +99,21 @@ class JobRunner:
 
     def claim_ahead(self, deliveries: Sequence[Delivery], budget: TimeBudget) -> dict[str, Job]:
         """Claim a batch's jobs that were never attempted in one request, before the first of them runs; by
-        job id. A job not claimed here (a retry, not due, a duplicate, running elsewhere) is claimed alone when
-        its turn comes, as is every job of a batch of one.
-
-        Claimed ahead are the jobs whose timeouts, with those of the jobs before them, fit in the time left
-        (the first job, any); each lease covers those timeouts, so that it holds while the job waits its turn
-        and expires soon after the invocation could have finished the job.
-        """
+        job id (``claim_ahead.plan`` says which). A job not claimed here (a retry, not due, a duplicate,
+        running elsewhere) is claimed alone when its turn comes, as is every job of a batch of one."""
         now = self._clock.now()
-        available = budget.remaining_seconds() - budget.reserve_seconds
-        claims: dict[str, Claim] = {}
-        waited = 0.0
-        for delivery in deliveries:
-            job_id = delivery.message.job_id
-            job_type = self._registry.get(delivery.message.type)
-            if job_type is None or job_id in claims:
-                continue
-            waited += job_type.timeout_seconds
-            if claims and waited > available:  # it might not start, should those before it take their timeouts
-                break
-            lease = min(waited, available) + self._lease_grace
-            claims[job_id] = Claim(job_id, uuid.uuid4().hex, now + timedelta(seconds=lease))
-        if len(claims) < 2 or available < MIN_SLOT_SECONDS:
+        claims = claim_ahead.plan(
+            deliveries,
+            self._registry,
+            now=now,
+            available_seconds=budget.remaining_seconds() - budget.reserve_seconds,
+            lease_grace_seconds=self._lease_grace,
+            lease_id=lambda: uuid.uuid4().hex,
+        )
+        if not claims:
             return {}
         try:
-            claimed = self._repo.claim_fresh(list(claims.values()), now=now)
+            claimed = self._repo.claim_fresh(claims, now=now)
         except DependencyUnavailableError as exc:
             _log.warning("could not claim the batch's jobs at once, claiming one at a time: %s", exc.message)
             return {}
@@ -171,18 +159,9 @@ class JobRunner:
         return self._start(job, delivery, timeout)
 
     def _start_claimed(self, job: Job, delivery: Delivery, timeout: float) -> Decision:
-        """Run a job ``claim_ahead`` claimed. One that waited its turn for longer than ``RENEW_AFTER_SECONDS``
-        is renewed first, a conditional write on its lease: the lease and ``started_at`` from now, and the
-        record as it is now, so that a takeover or a cancel request made while it waited is seen before it
-        starts."""
-        now = self._clock.now()
-        if (now - job.updated_at).total_seconds() > RENEW_AFTER_SECONDS:
-            renewal = JobChange(
-                status=JobStatus.RUNNING,
-                at=now,
-                started_at=now,
-                lease_expires_at=now + timedelta(seconds=timeout + self._lease_grace),
-            )
+        """Run a job ``claim_ahead`` claimed, renewed first if it waited its turn (``claim_ahead.renewal``)."""
+        renewal = claim_ahead.renewal(job, self._clock.now(), timeout=timeout, lease_grace_seconds=self._lease_grace)
+        if renewal is not None:
             try:
                 job = self._repo.update(job.job_id, renewal, expect=self._holding(job))
             except ConditionFailedError as rejected:
@@ -197,9 +176,8 @@ class JobRunner:
     def _release(self, job: Job) -> None:
         """Hand back a job claimed ahead that this invocation has no time left for: queued again, the attempt
         it never started uncounted. Should that fail, its lease expires and the job is taken over."""
-        change = JobChange(status=JobStatus.QUEUED, at=self._clock.now(), attempts=job.attempts - 1, release_lease=True)
         try:
-            self._repo.update(job.job_id, change, expect=self._holding(job))
+            self._repo.update(job.job_id, claim_ahead.hand_back(job, self._clock.now()), expect=self._holding(job))
         except ConditionFailedError as rejected:
             self._lost_lease(job, rejected.current)
         except DependencyUnavailableError as exc:
