@@ -313,7 +313,8 @@ def _claimed(claim: Claim, answer: BatchStatementResponseTypeDef) -> Job | None:
     An emulator that answers neither an error nor the item (moto's own PartiQL does so for a failed
     condition) has claimed nothing.
     """
-    error, item = answer.get("Error"), answer.get("Item") or (answer.get("Error") or {}).get("Item")
+    error = answer.get("Error")
+    item = answer.get("Item") or (error or {}).get("Item")
     job = decode_job(item) if item else None
     if job is None or job.job_id != claim.job_id:
         return None
