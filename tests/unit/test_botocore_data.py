@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import botocore.session
 import pytest
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from botocore.loaders import Loader
 
 from emulators.botocore_data import ENDPOINTS, botocore_endpoints, render, trimmed
+from jobq.adapters import aws
 from jobq.adapters.aws import BOTOCORE_DATA, SERVICES
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-7", "us-gov-west-1", "cn-north-1", "us-isob-east-1")
@@ -48,8 +51,6 @@ def test_each_service_resolves_to_the_endpoint_and_signing_botocores_own_data_gi
 def test_the_functions_session_reads_the_trimmed_file_first_and_a_callers_data_path_before_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from jobq.adapters import aws
-
     monkeypatch.setenv("AWS_DATA_PATH", "/opt/models")
     aws.aws_session.cache_clear()  # type: ignore[attr-defined]
     try:
@@ -57,3 +58,45 @@ def test_the_functions_session_reads_the_trimmed_file_first_and_a_callers_data_p
     finally:
         aws.aws_session.cache_clear()  # type: ignore[attr-defined]
     assert paths[:2] == ["/opt/models", str(BOTOCORE_DATA)]
+
+
+LOADED = (*RESOLVED, "s3", "lambda")
+TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
+
+
+def _load(loader: Loader, service: str, type_name: str, api_version: str | None = None) -> object:
+    try:
+        return loader.load_service_model(service, type_name, api_version)
+    except (UnknownServiceError, DataNotFoundError) as exc:
+        return (type(exc), str(exc))
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_the_service_loader_loads_what_botocores_loader_loads_and_fails_as_it_fails(type_name: str) -> None:
+    paths = [str(BOTOCORE_DATA)]
+    ours, theirs = aws.ServiceLoader(extra_search_paths=list(paths)), Loader(extra_search_paths=list(paths))
+    for service in (*LOADED, "no-such-service", "../data/dynamodb", ".", ""):
+        assert _load(ours, service, type_name) == _load(theirs, service, type_name), service
+    version = theirs.determine_latest_version("dynamodb", "service-2")
+    assert _load(ours, "dynamodb", type_name, version) == _load(theirs, "dynamodb", type_name, version)
+    assert _load(ours, "dynamodb", type_name, "1999-01-01") == _load(theirs, "dynamodb", type_name, "1999-01-01")
+
+
+def test_the_service_loader_finds_a_service_without_listing_them_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    listed: list[str] = []
+    monkeypatch.setattr(Loader, "list_available_services", lambda self, type_name: listed.append(type_name) or [])
+    model = aws.ServiceLoader().load_service_model("sqs", "service-2")
+    assert model["metadata"]["endpointPrefix"] == "sqs"
+    assert listed == []
+    with pytest.raises(UnknownServiceError):
+        aws.ServiceLoader().load_service_model("no-such-service", "service-2")
+    assert listed == ["service-2"]
+
+
+def test_the_functions_session_makes_its_clients_through_the_service_loader() -> None:
+    aws.aws_session.cache_clear()  # type: ignore[attr-defined]
+    try:
+        loader = aws.aws_session().get_component("data_loader")
+    finally:
+        aws.aws_session.cache_clear()  # type: ignore[attr-defined]
+    assert isinstance(loader, aws.ServiceLoader)
