@@ -47,7 +47,7 @@ from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplic
 from moto.settings import DISABLE_GLOBAL_CORS
 from werkzeug.exceptions import HTTPException
 
-from jobq_local import partiql
+from jobq_local import partiql, simple_updates
 from jobq_local.process import die_with_parent
 
 
@@ -294,6 +294,7 @@ def speed_up_moto() -> None:
     quick_tree_walks()
     whole_expression_checks_at_the_root()
     quick_tree_copies()
+    simple_updates.install()
 
 
 class CachedDispatcher(DomainDispatcherApplication):

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import responses
 from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.models import DynamoDBBackend
 from moto.sqs.models import Queue
 
 from jobq_local.process import free_port
@@ -174,6 +175,7 @@ def _undo_after(monkeypatch: pytest.MonkeyPatch) -> None:
         ConditionExpressionParser, "_lex_condition_expression", ConditionExpressionParser._lex_condition_expression
     )
     monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)  # type: ignore[attr-defined]
+    monkeypatch.setattr(DynamoDBBackend, "update_item", DynamoDBBackend.update_item)
 
 
 UPDATES = [
