@@ -5,7 +5,7 @@ of it before its executor sets a single attribute: about four fifths of an Updat
 the worker makes two UpdateItems a job. Most of jobq's expressions are of the simplest kind: top-level
 attributes named by placeholders, set to a value, to another attribute, or to an attribute plus or minus a
 number, and removed. For exactly those, on an item that exists, this checks what moto's validators check
-(placeholders defined, no key attribute changed, no attribute named twice, a path operand present, numbers
+(placeholders defined, no key attribute changed or read, no attribute named twice, a path operand present, numbers
 for arithmetic, index key types and no empty index key) and sets the attributes as moto's executor would.
 Whenever one of those checks would fail, or anything else is asked (a nested path, a function, ADD or DELETE,
 an unnamed attribute, a new item, a table with a stream, the legacy parameters), moto's own method runs
@@ -14,7 +14,6 @@ instead, and its answer, error or not, is the answer. The condition is moto's ow
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -148,8 +147,13 @@ def _item(table: Any, key: dict[str, dict[str, Any]], actions: tuple[Action, ...
     if table.stream_shard is not None or set(key) != key_names:
         raise _NotSimple
     attributes = [names.get(action.target) for action in actions]
-    if None in attributes or len(set(attributes)) != len(attributes) or set(attributes) & set(table.table_key_attrs):
-        raise _NotSimple  # an undefined placeholder, an attribute named twice, a key attribute
+    read = {names.get(action.operand) for action in actions if action.operand.startswith("#")}
+    if (
+        None in attributes
+        or len(set(attributes)) != len(attributes)
+        or {*attributes, *read} & set(table.table_key_attrs)
+    ):
+        raise _NotSimple  # an undefined placeholder, an attribute named twice, a key attribute (target or operand)
     hash_value = DynamoType(key[table.hash_key_attr])
     range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
     item = table.get_item(hash_value, range_value)
@@ -194,7 +198,7 @@ def _write(item: Any, changes: list[tuple[str, Any]]) -> None:
     """Set and remove the attributes as moto's executor does; an item grown too large is left as it was."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
 
-    before = {attribute: item.attrs.get(attribute) for attribute, _ in changes}
+    before = list(item.attrs.items())
     try:
         for attribute, new in changes:
             if new is None:
@@ -202,10 +206,8 @@ def _write(item: Any, changes: list[tuple[str, Any]]) -> None:
             else:
                 item.attrs[attribute] = new
     except ItemSizeTooLarge:
-        for attribute, old in before.items():  # as it was, for moto's own method to fail as it fails
-            item.attrs.pop(attribute, None)
-            if old is not None:
-                item.attrs[attribute] = old
+        dict.clear(item.attrs)  # as it was, in its order, for moto's own method to fail as it fails
+        dict.update(item.attrs, before)
         raise _NotSimple from None
 
 
@@ -220,7 +222,7 @@ def _operand(action: Action, names: dict[str, Any], values: dict[str, Any], item
         attribute = names.get(placeholder)
         if attribute is None or attribute not in item.attrs:
             raise _NotSimple  # undefined, or an attribute the item lacks: moto's error
-        return copy.deepcopy(item.attrs[attribute])
+        return item.attrs[attribute]  # the same value, not a copy: moto's executor shares it too
 
     left = read(action.operand)
     if not action.op:

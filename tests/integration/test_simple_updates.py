@@ -40,6 +40,7 @@ NAMES = {
     "#sk": "status_sk",
     "#big": "big",
     "#missing": "missing",
+    "#copy": "copy",
 }
 VALUES = {
     ":running": {"S": "running"},
@@ -83,6 +84,14 @@ CASES: dict[str, dict[str, Any]] = {
     "all new attributes returned": {"UpdateExpression": CLAIM, "ReturnValues": "ALL_NEW"},
     "the updated old attributes returned": {"UpdateExpression": CLAIM, "ReturnValues": "UPDATED_OLD"},
     "a syntax error": {"UpdateExpression": "SET #word = = :lease"},
+    "a key attribute read": {"UpdateExpression": "SET #word = #pk"},
+    "an attribute copied, then changed in place": {
+        "UpdateExpression": "SET #copy = #progress",
+        "then": {"UpdateExpression": "SET #progress.done = :n"},
+    },
+    "an item grown too large after an earlier attribute is set": {
+        "UpdateExpression": "SET #word = :lease, #big = :huge"
+    },
 }
 
 
@@ -93,6 +102,7 @@ def dynamodb() -> Iterator[Any]:
 
 
 def _outcome(client: Any, case: dict[str, Any]) -> tuple[Any, Any]:
+    """The answer to each request of ``case`` (and its ``then``) and the items afterwards, attribute order included."""
     index = {
         "IndexName": "ByStatus",
         "KeySchema": [{"AttributeName": "status_sk", "KeyType": "HASH"}],
@@ -107,23 +117,31 @@ def _outcome(client: Any, case: dict[str, Any]) -> tuple[Any, Any]:
     )
     try:
         client.put_item(TableName="jobs", Item=ITEM)
-        text = case["UpdateExpression"] + " " + case.get("ConditionExpression", "")
-        used = set(re.findall(r"[#:]\w+", text))  # DynamoDB (and moto) refuse unused names and values
-        request = {"TableName": "jobs", "Key": {"pk": ITEM["pk"]}} | case
-        request["ExpressionAttributeNames"] = {name: NAMES[name] for name in NAMES if name in used}
-        if values := {name: VALUES[name] for name in VALUES if name in used}:
-            request["ExpressionAttributeValues"] = values
-        try:
-            answer: Any = client.update_item(**request)
-            answer.pop("ResponseMetadata")
-        except ClientError as exc:
-            answer = (exc.response["Error"]["Code"], exc.response["Error"]["Message"], exc.response.get("Item"))
-        except Exception as exc:  # moto's own failures, such as a KeyError for an undefined name
-            answer = (type(exc).__name__, str(exc))
-        items = client.scan(TableName="jobs")["Items"]
-        return answer, sorted(items, key=lambda item: item["pk"]["S"])
+        answers = []
+        while case:
+            answers.append(_answer(client, {key: value for key, value in case.items() if key != "then"}))
+            case = case.get("then", {})
+        items = sorted(client.scan(TableName="jobs")["Items"], key=lambda item: item["pk"]["S"])
+        return answers, [list(item.items()) for item in items]
     finally:
         client.delete_table(TableName="jobs")
+
+
+def _answer(client: Any, case: dict[str, Any]) -> Any:
+    text = case["UpdateExpression"] + " " + case.get("ConditionExpression", "")
+    used = set(re.findall(r"[#:]\w+", text))  # DynamoDB (and moto) refuse unused names and values
+    request = {"TableName": "jobs", "Key": {"pk": ITEM["pk"]}} | case
+    request["ExpressionAttributeNames"] = {name: NAMES[name] for name in NAMES if name in used}
+    if values := {name: VALUES[name] for name in VALUES if name in used}:
+        request["ExpressionAttributeValues"] = values
+    try:
+        answer: Any = client.update_item(**request)
+        answer.pop("ResponseMetadata")
+    except ClientError as exc:
+        return (exc.response["Error"]["Code"], exc.response["Error"]["Message"], exc.response.get("Item"))
+    except Exception as exc:  # moto's own failures, such as a KeyError for an undefined name
+        return (type(exc).__name__, str(exc))
+    return answer
 
 
 @pytest.mark.parametrize("name", CASES)
