@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import botocore.session
 import pytest
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
@@ -100,3 +103,29 @@ def test_the_functions_session_makes_its_clients_through_the_service_loader() ->
     finally:
         aws.aws_session.cache_clear()  # type: ignore[attr-defined]
     assert isinstance(loader, aws.ServiceLoader)
+
+
+def _model_folder(root: Path, service: str) -> None:
+    folder = root / service / "2020-01-01"
+    folder.mkdir(parents=True)
+    (folder / "service-2.json").write_text(json.dumps({"metadata": {"endpointPrefix": service}, "operations": {}}))
+
+
+def test_once_botocores_list_is_made_it_decides_as_in_botocore(tmp_path: Path) -> None:
+    outcomes = []
+    for loader_class in (Loader, aws.ServiceLoader):
+        root = tmp_path / loader_class.__name__
+        root.mkdir()
+        loader = loader_class(extra_search_paths=[str(root)])
+        assert "not-yet" not in loader.list_available_services("service-2")  # botocore keeps this list
+        _model_folder(root, "not-yet")
+        outcomes.append(_load(loader, "not-yet", "service-2"))
+        _model_folder(root, "fresh")
+        outcomes.append(_load(loader_class(extra_search_paths=[str(root)]), "fresh", "service-2"))
+    assert outcomes[:2] == outcomes[2:]
+    assert outcomes[0][0] is UnknownServiceError
+    assert outcomes[1] == {"metadata": {"endpointPrefix": "fresh"}, "operations": {}}
+
+
+def test_a_name_that_is_not_a_string_fails_as_in_botocore() -> None:
+    assert _load(aws.ServiceLoader(), b"sqs", "service-2") == _load(Loader(), b"sqs", "service-2")  # type: ignore[arg-type]

@@ -48,17 +48,20 @@ class ServiceLoader(Loader):
 
     botocore's ``load_service_model`` lists every service of every search path (400 folders, each listed
     again for its versions) before it loads one, to check that the name is known: about 24 ms of a cold
-    start's two clients. A service whose folders hold data of that type is by that very check known, so this
-    loads it straight away; any other name goes to botocore's own method (its UnknownServiceError).
+    start's two clients. A name listed as such in a search path, whose folder holds data of that type, is by
+    that very check known, so this loads it straight away; any other name, or once botocore's list has been
+    made (it is kept, and decides from then on), goes to botocore's own method (its UnknownServiceError).
+    One difference is left on purpose: an unreadable folder of some other service fails botocore's listing,
+    and so every load, where this loads the services it can read.
     """
 
     @instance_cache
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
-        if api_version is None and _plain(service_name):
+        if api_version is None and self._listed(service_name, type_name):
             try:
                 api_version = self.determine_latest_version(service_name, type_name)
             except DataNotFoundError:
-                pass  # not in any search path: botocore's own method raises what it raises
+                pass  # no data of that type: botocore's own method raises what it raises
             else:
                 # The rest of botocore's method, as it is (its two helpers are private, hence untyped).
                 model = self.load_data(os.path.join(service_name, api_version, type_name))
@@ -67,10 +70,22 @@ class ServiceLoader(Loader):
                 return model
         return super().load_service_model(service_name, type_name, api_version)
 
+    def _listed(self, service_name: object, type_name: str) -> bool:
+        """Whether ``service_name`` is, as spelled, a folder of a search path (and botocore has no list yet)."""
+        if ("list_available_services", type_name) in self._cache or not _plain(service_name):  # type: ignore[attr-defined]
+            return False
+        return any(service_name in self._folders(path) for path in self._potential_locations())  # type: ignore[attr-defined]
 
-def _plain(name: str) -> bool:
-    """A name that can only be a folder of its own (no separator, no leading dot)."""
-    return bool(name) and not name.startswith(".") and os.sep not in name and (os.altsep or os.sep) not in name
+    @instance_cache
+    def _folders(self, path: str) -> frozenset[str]:
+        return frozenset(os.listdir(path))
+
+
+def _plain(name: object) -> bool:
+    """A name that can only be a folder of its own (a string, no separator, no leading dot)."""
+    if not isinstance(name, str) or not name or name.startswith("."):
+        return False
+    return os.sep not in name and (os.altsep or os.sep) not in name
 
 
 @per_process
