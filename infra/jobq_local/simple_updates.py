@@ -130,10 +130,11 @@ def update_item(
     if actions is None:
         return original(backend, *arguments, **options)
     names, values = expression_attribute_names or {}, expression_attribute_values or {}
+    table = backend.get_table(table_name)  # (no such table: moto's own error, as moto's method raises first)
     try:
-        item = _item(backend.get_table(table_name), key, actions, names)
+        item = _item(table, key, actions, names)
         _check_condition(item, condition_expression, names, values, return_values_on_condition_check_failure)
-        _write(item, _changes(backend.get_table(table_name), actions, names, values, item))
+        _write(item, _changes(table, actions, names, values, item))
     except _NotSimple:
         return original(backend, *arguments, **options)
     return item
