@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -81,11 +82,13 @@ class SqsEventSourceMapping:
         batch: list[QueueMessage] = []
         window_ends = time.monotonic() + self.config.batching_window
         while not self._stop.is_set() and len(batch) < self.config.batch_size:
-            wait = self.LONG_POLL_SECONDS if not batch else max(0.0, window_ends - time.monotonic())
+            # A long poll either way: for the first message, then for the rest of the window (rounded up to
+            # SQS's whole seconds), so that a partial batch waits in one receive instead of many empty ones.
+            wait = self.LONG_POLL_SECONDS if not batch else math.ceil(max(0.0, window_ends - time.monotonic()))
             response = self._client.receive_message(
                 QueueUrl=self.config.queue_url,
                 MaxNumberOfMessages=min(10, self.config.batch_size - len(batch)),
-                WaitTimeSeconds=int(wait),
+                WaitTimeSeconds=min(int(wait), self.LONG_POLL_SECONDS),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )

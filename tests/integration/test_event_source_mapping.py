@@ -49,11 +49,11 @@ def _receive_all(stack: Stack) -> list[Any]:
 
 
 def test_mapping_settings_come_from_the_template(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack(WorkerBatchSize="3", WorkerMaxConcurrency="2")
+    stack = make_stack(WorkerBatchSize="3", WorkerMaxConcurrency="2", WorkerBatchingWindow="4")
     function = ScriptedFunction(stack, lambda event: None)
     mapping = _mapping(stack, function)
     assert mapping.config.batch_size == 3
-    assert mapping.config.batching_window == 0
+    assert mapping.config.batching_window == 4
     assert mapping.config.report_batch_item_failures is True
     assert mapping.config.max_concurrency == 2
     assert mapping.config.queue_url == stack.queue_url
@@ -233,3 +233,25 @@ def test_a_poller_that_dies_anyway_is_replaced(aws_stack: Stack, monkeypatch: py
     assert mapping.restarts == 1
     assert mapping.invocations >= 1
     assert aws_stack.queue_depth(aws_stack.queue_url) == 0
+
+
+def test_a_partial_batch_waits_out_its_window_in_long_polls_not_a_stream_of_empty_receives(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(WorkerBatchSize="10", WorkerBatchingWindow="1")
+    mapping = _mapping(stack, ScriptedFunction(stack, lambda event: None))
+    receives: list[int] = []
+    receive = stack.sqs.receive_message
+
+    def counted(**kwargs: Any) -> Any:
+        receives.append(kwargs["WaitTimeSeconds"])
+        return receive(**kwargs)
+
+    mapping._client = type("Counted", (), {"receive_message": staticmethod(counted)})()
+    _send(stack, 2)
+
+    batch = mapping._receive_batch()
+
+    assert len(batch) == 2
+    assert 2 <= len(receives) <= 3  # the first message(s), then one wait (or two) for the rest of the window
+    assert all(wait >= 1 for wait in receives)

@@ -19,18 +19,21 @@ def _worker_sqs_event(template: Template) -> dict[str, Any]:
 
 
 def test_queue_visibility_is_at_least_six_times_the_worker_timeout_plus_window() -> None:
-    template = Template()
+    longest = str(Template().document["Parameters"]["WorkerBatchingWindow"]["MaxValue"])
+    template = Template(parameters={"WorkerBatchingWindow": longest})
     worker = template.function("WorkerFunction")
-    window = int(_worker_sqs_event(template).get("MaximumBatchingWindowInSeconds", 0))
+    window = int(_worker_sqs_event(template)["MaximumBatchingWindowInSeconds"])
+    assert window == int(longest)
     visibility = int(template.resource("JobsQueue")["Properties"]["VisibilityTimeout"])
     assert visibility >= 6 * worker.timeout + window
 
 
 def test_worker_event_source_reports_batch_item_failures_with_parameters() -> None:
-    template = Template(parameters={"WorkerBatchSize": "7", "WorkerMaxConcurrency": "3"})
+    template = Template(parameters={"WorkerBatchSize": "7", "WorkerMaxConcurrency": "3", "WorkerBatchingWindow": "2"})
     event = _worker_sqs_event(template)
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert event["BatchSize"] == "7"
+    assert event["MaximumBatchingWindowInSeconds"] == "2"
     assert event["ScalingConfig"] == {"MaximumConcurrency": "3"}
 
 

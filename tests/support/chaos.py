@@ -471,7 +471,7 @@ class Harness:
                 if not self._visible():
                     break
                 self.work()
-            self.tick(600)  # visibility timeouts (5400 s), leases, backoffs and the sweeper's bound pass
+            self.tick(600)  # visibility timeouts (5420 s), leases, backoffs and the sweeper's bound pass
         # A receive after the last one moves exhausted messages to the DLQ (the redrive happens on receive);
         # the sweep after it removes DLQ messages whose jobs were recovered meanwhile.
         self.stack.receive()
