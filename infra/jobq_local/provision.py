@@ -128,7 +128,14 @@ def table_request(template: Template, logical_id: str) -> dict[str, Any]:
     request: dict[str, Any] = {key: properties[key] for key in _TABLE_PASSTHROUGH if key in properties}
     request["TableName"] = str(properties.get("TableName") or physical_name(template, logical_id))
     if "ProvisionedThroughput" in properties:
-        request["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
+        request["ProvisionedThroughput"] = _capacity_units(properties["ProvisionedThroughput"])
+    if "GlobalSecondaryIndexes" in request:
+        request["GlobalSecondaryIndexes"] = [
+            index | {"ProvisionedThroughput": _capacity_units(index["ProvisionedThroughput"])}
+            if "ProvisionedThroughput" in index
+            else index
+            for index in request["GlobalSecondaryIndexes"]
+        ]
     sse = properties.get("SSESpecification")
     if sse:
         request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))} | {
@@ -140,6 +147,11 @@ def table_request(template: Template, logical_id: str) -> dict[str, Any]:
     if "DeletionProtectionEnabled" in properties:
         request["DeletionProtectionEnabled"] = bool(properties["DeletionProtectionEnabled"])
     return request
+
+
+def _capacity_units(throughput: Mapping[str, Any]) -> dict[str, int]:
+    """ProvisionedThroughput with its units as numbers (a parameter's !Ref gives a string; CloudFormation converts)."""
+    return {key: int(value) for key, value in throughput.items()}
 
 
 def create_table(template: Template, logical_id: str, dynamodb: DynamoDBClient) -> PhysicalResource:

@@ -87,6 +87,32 @@ def test_provisioned_table_has_the_template_keys_index_and_ttl(aws_stack: Stack)
     assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
 
+def test_provisioned_capacity_mode_provisions_the_table_and_every_index_and_scales_each(make_stack: Any) -> None:
+    stack: Stack = make_stack(TableCapacityMode="PROVISIONED", TableMinReadCapacity="3", TableMinWriteCapacity="4")
+    description = stack.dynamodb.describe_table(TableName=stack.table_name)["Table"]
+    assert description["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
+    capacities = [description["ProvisionedThroughput"]] + [
+        index["ProvisionedThroughput"] for index in description["GlobalSecondaryIndexes"]
+    ]
+    assert len(capacities) == 4
+    assert all((c["ReadCapacityUnits"], c["WriteCapacityUnits"]) == (3, 4) for c in capacities)
+
+    template = Template(parameters={"TableCapacityMode": "PROVISIONED"})
+    targets = dict(template.resources("AWS::ApplicationAutoScaling::ScalableTarget"))
+    scaled = {
+        (t["Properties"]["ResourceId"]["Fn::Sub"], t["Properties"]["ScalableDimension"]) for t in targets.values()
+    }
+    names = [index["IndexName"] for index in template.properties("JobsTable")["GlobalSecondaryIndexes"]]
+    resources = [("table/${JobsTable}", "table")] + [(f"table/${{JobsTable}}/index/{n}", "index") for n in names]
+    assert scaled == {
+        (resource, f"dynamodb:{kind}:{unit}CapacityUnits") for resource, kind in resources for unit in ("Read", "Write")
+    }
+    policies = [p["Properties"] for _, p in template.resources("AWS::ApplicationAutoScaling::ScalingPolicy")]
+    assert sorted(p["ScalingTargetId"]["Ref"] for p in policies) == sorted(targets)
+    assert {template.resolve(p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]) for p in policies} == {"70"}
+    assert not list(Template().resources("AWS::ApplicationAutoScaling::ScalableTarget"))  # on-demand: none
+
+
 def test_table_request_and_queue_attributes_come_from_the_template_properties() -> None:
     template = Template()
     template.physical["JobsDeadLetterQueue"] = _fake_queue("dlq")
