@@ -5,6 +5,12 @@ prices what it counted there: API Gateway requests, Lambda requests and GB-secon
 architecture from template.yaml, durations as measured), DynamoDB read and write request units, SQS requests.
 DynamoDB units are counted from the requests: an item read strongly consistent costs one read unit per 4 KB,
 a write one write unit per 1 KB, and a write to an item in an index costs the index's write too.
+
+Single submit runs twice: with the template's defaults (each job invoked as soon as it is queued) and with a
+one-second WorkerBatchingWindow (several jobs an invocation). Each run is priced with the table on-demand
+(TableCapacityMode=PAY_PER_REQUEST, the default) and provisioned (PROVISIONED): there a consumed unit costs
+the hourly capacity price over the share of capacity auto scaling keeps in use (TableTargetUtilization), the
+cost of a steady load; the minimum capacity's idle hours are a monthly floor, not a cost per job.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ PRICES = {
     "lambda_gb_second_x86_64": 0.0000166667,
     "dynamodb_write_unit": 0.625 / 1e6,  # on-demand write request unit
     "dynamodb_read_unit": 0.125 / 1e6,  # on-demand read request unit
+    "dynamodb_write_capacity_hour": 0.00065,  # provisioned write capacity unit for an hour
+    "dynamodb_read_capacity_hour": 0.00013,  # provisioned read capacity unit for an hour
     "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KB chunk
 }
 
@@ -44,6 +52,7 @@ class Priced:
     """One run's figures per job and its cost per million jobs, by service."""
 
     mode: str
+    capacity: str
     per_job: dict[str, float]
     dollars: dict[str, float]
 
@@ -52,7 +61,19 @@ class Priced:
         return sum(self.dollars.values())
 
 
-def price(result: dict[str, Any], mode: str, template: Template) -> Priced:
+def unit_prices(template: Template) -> dict[str, tuple[float, float]]:
+    """(write, read) price of a consumed DynamoDB unit by capacity mode; provisioned at the template's target."""
+    utilization = int(template.parameters["TableTargetUtilization"]) / 100
+    return {
+        "on-demand": (PRICES["dynamodb_write_unit"], PRICES["dynamodb_read_unit"]),
+        "provisioned": (
+            PRICES["dynamodb_write_capacity_hour"] / 3600 / utilization,
+            PRICES["dynamodb_read_capacity_hour"] / 3600 / utilization,
+        ),
+    }
+
+
+def price(result: dict[str, Any], mode: str, template: Template, capacity: str = "on-demand") -> Priced:
     jobs = result["jobs"] + result["warm_up_jobs"]  # the warm-up jobs too
     requests: dict[str, int] = result["requests"]
     seconds: dict[str, float] = result["invoke_seconds"]
@@ -85,19 +106,29 @@ def price(result: dict[str, Any], mode: str, template: Template) -> Priced:
         "sqs_requests": sqs / jobs,
     }
     million = 1e6
+    write_unit, read_unit = unit_prices(template)[capacity]
     dollars = {
         "API Gateway": per_job["api_gateway_requests"] * PRICES["api_gateway_http_request"] * million,
         "Lambda requests": per_job["lambda_requests"] * PRICES["lambda_request"] * million,
         "Lambda duration": per_job["lambda_gb_seconds"] * PRICES[f"lambda_gb_second_{arch}"] * million,
-        "DynamoDB writes": per_job["dynamodb_write_units"] * PRICES["dynamodb_write_unit"] * million,
-        "DynamoDB reads": per_job["dynamodb_read_units"] * PRICES["dynamodb_read_unit"] * million,
+        "DynamoDB writes": per_job["dynamodb_write_units"] * write_unit * million,
+        "DynamoDB reads": per_job["dynamodb_read_units"] * read_unit * million,
         "SQS": per_job["sqs_requests"] * PRICES["sqs_request"] * million,
     }
-    return Priced(mode, per_job, dollars)
+    return Priced(mode, capacity, per_job, dollars)
 
 
 _SQS_OPERATIONS = {"SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch", "DeleteMessage",
                    "ChangeMessageVisibilityBatch", "ChangeMessageVisibility"}  # fmt: skip
+
+
+CONFIGURATIONS = {
+    "single": ({}, 0),
+    "single, 1 s window": ({"WorkerBatchingWindow": "1"}, 0),
+    "batch of 25": ({}, 25),
+}
+"""Each bench run: template parameters for the runtime, and jobs a ``POST /jobs/batch`` (0: ``POST /jobs``)."""
+TARGETS = {"single": 4.00, "single, 1 s window": 4.00, "batch of 25": 2.00}
 
 
 def main() -> None:
@@ -106,31 +137,32 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     template = Template()
-    runs = [
-        price(run(args.jobs, 8, DEFAULT_POLLERS), "single (POST /jobs)", template),
-        price(run(args.jobs, 8, DEFAULT_POLLERS, batch=25), "batch (POST /jobs/batch, 25 a request)", template),
-    ]
+    priced = []
+    for mode, (parameters, batch) in CONFIGURATIONS.items():
+        result = run(args.jobs, 8, DEFAULT_POLLERS, batch=batch, parameters=parameters)
+        priced += [price(result, mode, Template(parameters=parameters), capacity) for capacity in unit_prices(template)]
     if args.json:
-        print(
-            json.dumps([{"mode": r.mode, "per_job": r.per_job, "dollars": r.dollars, "total": r.total} for r in runs])
-        )
+        print(json.dumps([{"mode": r.mode, "capacity": r.capacity, "per_job": r.per_job, "dollars": r.dollars,
+                           "total": r.total} for r in priced]))  # fmt: skip
         return
     print(f"cost per million echo jobs, us-east-1 list prices of {PRICES_DATE} ({args.jobs} jobs a run)")
-    width = max(len(name) for name in runs[0].dollars)
-    print(f"{'':<{width}}  " + "  ".join(f"{r.mode[:26]:>26}" for r in runs))
-    for name in runs[0].dollars:
-        print(f"{name:<{width}}  " + "  ".join(f"{'$' + format(r.dollars[name], '.3f'):>26}" for r in runs))
-    print(f"{'total':<{width}}  " + "  ".join(f"{'$' + format(r.total, '.2f'):>26}" for r in runs))
+    utilization = template.parameters["TableTargetUtilization"]
+    print(f"provisioned: a consumed unit at the hourly capacity price over {utilization}% use (TableTargetUtilization)")
+    width = max(len(name) for name in [*priced[0].dollars, *priced[0].per_job]) + 2
+    column = 19
+    print(f"{'':<{width}}  " + "  ".join(f"{r.mode:>{column}}" for r in priced))
+    print(f"{'':<{width}}  " + "  ".join(f"{r.capacity:>{column}}" for r in priced))
+    for name in priced[0].dollars:
+        print(f"{name:<{width}}  " + "  ".join(f"{'$' + format(r.dollars[name], '.3f'):>{column}}" for r in priced))
+    print(f"{'total':<{width}}  " + "  ".join(f"{'$' + format(r.total, '.2f'):>{column}}" for r in priced))
     print("per job:")
-    for key in runs[0].per_job:
-        print(f"  {key:<22}  " + "  ".join(f"{r.per_job[key]:>26.4f}" for r in runs))
-    targets = {"single (POST /jobs)": 4.00}
-    for r in runs:
-        target = targets.get(r.mode, 2.00)
-        print(
-            f"{r.mode}: ${r.total:.2f} per million (target ${target:.2f}: {'met' if r.total <= target else 'not met'})"
-        )
-    assert math.isfinite(sum(r.total for r in runs))
+    for key in priced[0].per_job:
+        print(f"  {key:<{width - 2}}  " + "  ".join(f"{r.per_job[key]:>{column}.4f}" for r in priced))
+    for r in priced:
+        target = TARGETS[r.mode]
+        verdict = "met" if r.total <= target else "not met"
+        print(f"{r.mode}, {r.capacity}: ${r.total:.2f} per million (target ${target:.2f}: {verdict})")
+    assert math.isfinite(sum(r.total for r in priced))
 
 
 if __name__ == "__main__":

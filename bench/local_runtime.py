@@ -12,6 +12,7 @@ import json
 import statistics
 import time
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -79,11 +80,22 @@ def collect(runtime: RuntimeProcess, ids: list[str]) -> tuple[dict[str, dict[str
     return documents, polls
 
 
-def run(jobs: int, clients: int, pollers: int, batch: int = 0, endpoint: str | None = None) -> dict[str, Any]:
+def run(
+    jobs: int,
+    clients: int,
+    pollers: int,
+    batch: int = 0,
+    endpoint: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """One run; ``endpoint``: the AWS endpoint to run on instead of the embedded store (boto3's endpoint
-    variables of this environment, AWS_ENDPOINT_URL_<SERVICE> included, reach the runtime as well)."""
+    variables of this environment, AWS_ENDPOINT_URL_<SERVICE> included, reach the runtime as well);
+    ``parameters``: template parameter values for the runtime (``--param``)."""
     environment = {"AWS_ENDPOINT_URL": endpoint} if endpoint else {}
-    with RuntimeProcess(extra_args=["--pollers", str(pollers)], environment=environment) as runtime:
+    arguments = ["--pollers", str(pollers)]
+    for name, value in (parameters or {}).items():
+        arguments += ["--param", f"{name}={value}"]
+    with RuntimeProcess(extra_args=arguments, environment=environment) as runtime:
         # Warm up as Lambda's first minutes would: environments for concurrent requests and batches
         # (clients at once), so that none starts cold (an import of jobq) inside the measured run.
         with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -176,7 +188,9 @@ def summarize(results: list[dict[str, Any]]) -> str:
 def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     """One run's figures, as make bench prints them."""
     return (
-        f"jobs={result['jobs']} succeeded={result['succeeded']} clients={args.clients} pollers={args.pollers}\n"
+        f"jobs={result['jobs']} succeeded={result['succeeded']} clients={args.clients} pollers={args.pollers}"
+        + "".join(f" {item}" for item in args.param)
+        + "\n"
         f"throughput={result['throughput']:.1f} jobs/s (first submit to last finish; "
         f"submitting took {result['submit_seconds']:.2f} s)\n"
         f"latency submit->succeeded ms: p50={result['p50']:.1f} p95={result['p95']:.1f} "
@@ -211,18 +225,28 @@ def main() -> None:
         help="submit N jobs a request (POST /jobs/batch; default 25)",
     )
     parser.add_argument("--endpoint", metavar="URL", help="run on this AWS endpoint (an emulator) instead of moto")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter for the runtime, e.g. WorkerBatchingWindow=1 (repeatable)",
+    )
     parser.add_argument("--runs", type=int, default=1, metavar="N", help="N runs, one runtime each, then their spread")
     parser.add_argument("--json", action="store_true", help="the figures as JSON (make cost reads them)")
     args = parser.parse_args()
+    if not all("=" in item for item in args.param):
+        parser.error("--param takes NAME=VALUE")
+    parameters = dict(item.split("=", 1) for item in args.param)
     if args.json:
         if args.runs != 1:
             parser.error("--json reports one run")
-        result = run(args.jobs, args.clients, args.pollers, args.batch, args.endpoint)
+        result = run(args.jobs, args.clients, args.pollers, args.batch, args.endpoint, parameters)
         print(json.dumps(result | {"clients": args.clients, "pollers": args.pollers, "batch": args.batch}))
         return
     results = []
     for n in range(args.runs):
-        result = run(args.jobs, args.clients, args.pollers, args.batch, args.endpoint)
+        result = run(args.jobs, args.clients, args.pollers, args.batch, args.endpoint, parameters)
         results.append(result)
         print(
             (f"run {n + 1} of {args.runs}, {time.strftime('%H:%M:%S')}\n" if args.runs > 1 else "")

@@ -34,3 +34,15 @@ def test_a_claim_costs_one_write_unit_whether_batched_or_not() -> None:
     # Each job: the item and its OwnerIndex entry (2), the claim (1), the completion (1).
     assert batched.per_job["dynamodb_write_units"] == 4.0
     assert single.per_job["dynamodb_write_units"] == 4.0
+
+
+def test_provisioned_capacity_prices_a_unit_at_the_hourly_rate_over_the_target_utilization() -> None:
+    run = _batch_run(statements=500, claims=8)
+    on_demand = price(run, "batch", Template(), "on-demand")
+    provisioned = price(run, "batch", Template(), "provisioned")
+    fuller = price(run, "batch", Template(parameters={"TableTargetUtilization": "90"}), "provisioned")
+    assert round(on_demand.dollars["DynamoDB writes"], 3) == 2.500  # 4 units at $0.625 a million
+    assert round(provisioned.dollars["DynamoDB writes"], 3) == 1.032  # 4 x $0.00065 / 3600 s / 0.70
+    assert round(fuller.dollars["DynamoDB writes"], 3) == 0.802  # the same at 90% use
+    others = {name: value for name, value in provisioned.dollars.items() if name != "DynamoDB writes"}
+    assert others == {name: value for name, value in on_demand.dollars.items() if name != "DynamoDB writes"}
