@@ -88,7 +88,7 @@ class SqsEventSourceMapping:
             response = self._client.receive_message(
                 QueueUrl=self.config.queue_url,
                 MaxNumberOfMessages=min(10, self.config.batch_size - len(batch)),
-                WaitTimeSeconds=min(int(wait), self.LONG_POLL_SECONDS),
+                WaitTimeSeconds=min(wait, self.LONG_POLL_SECONDS),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
