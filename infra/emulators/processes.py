@@ -245,12 +245,19 @@ class Service:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        """SIGTERM to the process and everything it started (its session), SIGKILL to what is left after the
-        grace period: MiniStack leaves its function workers behind, LocalStack sometimes hangs on SIGTERM."""
+        """SIGTERM to the process and everything it started (its session, and descendants that started sessions
+        of their own: LocalStack starts DynamoDB Local's JVM so), SIGKILL to what is left after the grace period:
+        MiniStack leaves its function workers behind, LocalStack sometimes hangs on SIGTERM."""
         if self.process is None:
             return
         session = self.process.pid  # start_new_session: the leader's pid names its session
-        for pid in session_members(session):
+        descendants = descendants_of(session)  # now: once the leader is gone, they are re-parented
+
+        def left() -> list[int]:
+            table = process_table()
+            return sorted(set(session_members(session, table)) | {pid for pid in descendants if pid in table})
+
+        for pid in left():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         try:
@@ -258,8 +265,8 @@ class Service:
         except subprocess.TimeoutExpired:
             _log.warning("%s ignored SIGTERM for %.0f s: SIGKILL", self.name, self.stop_grace)
         deadline = time.monotonic() + self.stop_grace
-        while (left := session_members(session)) and time.monotonic() < deadline:
-            for pid in left:
+        while (remaining := left()) and time.monotonic() < deadline:
+            for pid in remaining:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
@@ -267,9 +274,9 @@ class Service:
         self.process.wait()
 
 
-def session_members(session: int) -> list[int]:
-    """Live processes of a session (``start_new_session`` made its leader's pid the session id)."""
-    members = []
+def process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, session) of every live process (zombies left out)."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -277,6 +284,28 @@ def session_members(session: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[3]) == session:  # state, ppid, pgrp, session
-            members.append(int(entry.name))
-    return members
+        if fields[0] != "Z":  # state, ppid, pgrp, session
+            table[int(entry.name)] = (int(fields[1]), int(fields[3]))
+    return table
+
+
+def descendants_of(pid: int, table: Mapping[int, tuple[int, int]] | None = None) -> set[int]:
+    """Live processes descended from ``pid``, whatever their session."""
+    table = process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in table.items():
+        children.setdefault(parent, []).append(child)
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def session_members(session: int, table: Mapping[int, tuple[int, int]] | None = None) -> list[int]:
+    """Live processes of a session (``start_new_session`` made its leader's pid the session id)."""
+    table = process_table() if table is None else table
+    return [pid for pid, (_, member_of) in table.items() if member_of == session]
