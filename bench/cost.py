@@ -73,6 +73,18 @@ def unit_prices(template: Template) -> dict[str, tuple[float, float]]:
     }
 
 
+HOURS_A_MONTH = 730
+"""AWS's pricing pages' month."""
+
+
+def provisioned_floor(template: Template) -> float:
+    """Dollars a month the minimum capacity of the jobs table and each of its indexes costs, used or not."""
+    indexes = template.properties("JobsTable").get("GlobalSecondaryIndexes", [])
+    hourly = int(template.parameters["TableMinWriteCapacity"]) * PRICES["dynamodb_write_capacity_hour"]
+    hourly += int(template.parameters["TableMinReadCapacity"]) * PRICES["dynamodb_read_capacity_hour"]
+    return (1 + len(indexes)) * hourly * HOURS_A_MONTH
+
+
 def price(result: dict[str, Any], mode: str, template: Template, capacity: str = "on-demand") -> Priced:
     jobs = result["jobs"] + result["warm_up_jobs"]  # the warm-up jobs too
     requests: dict[str, int] = result["requests"]
@@ -158,6 +170,13 @@ def main() -> None:
     print("per job:")
     for key in priced[0].per_job:
         print(f"  {key:<{width - 2}}  " + "  ".join(f"{r.per_job[key]:>{column}.4f}" for r in priced))
+    floor = provisioned_floor(template)
+    single = priced[0].dollars["DynamoDB writes"] / 1e6  # a job's on-demand writes
+    print(
+        f"provisioned, idle: the minimum capacity of the table and its indexes costs ${floor:.2f} a month "
+        f"(TableMinReadCapacity, TableMinWriteCapacity), the on-demand writes of {floor / single / 1e6:.1f} "
+        "million jobs"
+    )
     for r in priced:
         target = CONFIGURATIONS[r.mode][2]
         verdict = "met" if r.total <= target else "not met"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.cost import price
+from bench.cost import price, provisioned_floor
 
 from jobq_local.template import Template
 
@@ -46,3 +46,12 @@ def test_provisioned_capacity_prices_a_unit_at_the_hourly_rate_over_the_target_u
     assert round(fuller.dollars["DynamoDB writes"], 3) == 0.802  # the same at 90% use
     others = {name: value for name, value in provisioned.dollars.items() if name != "DynamoDB writes"}
     assert others == {name: value for name, value in on_demand.dollars.items() if name != "DynamoDB writes"}
+
+
+def test_the_provisioned_floor_is_the_minimum_capacity_of_the_table_and_each_index_for_a_month() -> None:
+    # The table and 3 indexes, 5 WCU at $0.00065 and 5 RCU at $0.00013 an hour, 730 hours.
+    assert round(provisioned_floor(Template()), 2) == 11.39
+    assert (
+        round(provisioned_floor(Template(parameters={"TableMinWriteCapacity": "1", "TableMinReadCapacity": "1"})), 2)
+        == 2.28
+    )
