@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: help venv build test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws deploy-rehearsal run bench bench-emulators bench-listing cost coldstart coldstart-package chaos chromium screenshot dlq-list dlq-redrive events lock botocore-data clean
+.PHONY: help venv build test lint fmt typecheck cfn-lint checkov pytest unit integration e2e test-localstack test-ministack test-emulators test-aws deploy-rehearsal run bench bench-emulators bench-listing cost coldstart coldstart-package coldstart-steps chaos chromium screenshot dlq-list dlq-redrive events lock botocore-data clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -107,6 +107,9 @@ bench-listing: $(STAMP) ## GET /jobs?status=failed among 20,000 succeeded jobs: 
 
 coldstart: $(STAMP) ## cold init of each function vs a bare boto3 function with the same clients (median of paired fresh processes)
 	$(BIN)/python -m bench.coldstart $(ARGS)
+
+coldstart-steps: $(STAMP) ## where each function's cold init goes: its libraries, jobq, the first invocation's build, step by step
+	$(BIN)/python -m bench.init_steps $(ARGS)
 
 coldstart-package: $(STAMP) ## cold init from a deployment package on Python 3.13: sam build's (no bytecode) vs make build's
 	$(BIN)/python -m bench.package_init $(ARGS)
