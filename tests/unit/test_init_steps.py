@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bench.coldstart import FIRST_USE
-from bench.init_steps import LIBRARIES, steps
+from bench.coldstart import FIRST_USE, boto3_body
+from bench.init_steps import LIBRARIES, steps, yardstick
 
 from jobq_local.template import Template
 
@@ -35,3 +35,11 @@ def test_the_worker_step_order_is_the_order_the_worker_imports_its_libraries() -
     assert LIBRARIES["WorkerFunction"].index("aws_lambda_powertools.utilities.batch") < LIBRARIES[
         "WorkerFunction"
     ].index("pydantic")
+
+
+def test_the_yardstick_steps_run_make_coldstarts_yardstick() -> None:
+    for function in LIBRARIES:
+        (first, first_code), (_, clients) = yardstick(function)
+        assert (first, first_code) == ("import boto3", "import boto3")
+        assert clients.startswith("session = boto3.session.Session(); session.client(")
+        assert "; ".join([first_code, clients]) == boto3_body(function)
