@@ -251,7 +251,7 @@ class Service:
         if self.process is None:
             return
         session = self.process.pid  # start_new_session: the leader's pid names its session
-        descendants = descendants_of(session)  # now: once the leader is gone, they are re-parented
+        descendants = descendants_of(session, process_table())  # now: once the leader is gone, they are re-parented
 
         def left() -> list[int]:
             table = process_table()
@@ -289,9 +289,8 @@ def process_table() -> dict[int, tuple[int, int]]:
     return table
 
 
-def descendants_of(pid: int, table: Mapping[int, tuple[int, int]] | None = None) -> set[int]:
-    """Live processes descended from ``pid``, whatever their session."""
-    table = process_table() if table is None else table
+def descendants_of(pid: int, table: Mapping[int, tuple[int, int]]) -> set[int]:
+    """Processes of ``table`` (``process_table()``) descended from ``pid``, whatever their session."""
     children: dict[int, list[int]] = {}
     for child, (parent, _) in table.items():
         children.setdefault(parent, []).append(child)
@@ -305,7 +304,6 @@ def descendants_of(pid: int, table: Mapping[int, tuple[int, int]] | None = None)
     return found
 
 
-def session_members(session: int, table: Mapping[int, tuple[int, int]] | None = None) -> list[int]:
-    """Live processes of a session (``start_new_session`` made its leader's pid the session id)."""
-    table = process_table() if table is None else table
+def session_members(session: int, table: Mapping[int, tuple[int, int]]) -> list[int]:
+    """Processes of ``table`` in a session (``start_new_session`` made its leader's pid the session id)."""
     return [pid for pid, (_, member_of) in table.items() if member_of == session]

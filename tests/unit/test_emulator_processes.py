@@ -29,7 +29,7 @@ def test_stop_ends_the_children_of_other_sessions_too(tmp_path: Path) -> None:
     assert service.process is not None
     wait_until(lambda: pids.exists() and " " in pids.read_text(), what="the children", timeout=30, process=service)
     inside, apart = (int(pid) for pid in pids.read_text().split())
-    assert {inside, apart} <= descendants_of(service.process.pid)
+    assert {inside, apart} <= descendants_of(service.process.pid, process_table())
     assert process_table()[apart][1] != service.process.pid  # a session of its own
 
     service.stop()
