@@ -20,7 +20,7 @@ from jobq.domain.models import format_timestamp
 
 if TYPE_CHECKING:
     from jobq.client import Client
-    from jobq.domain.models import DeadLetterDocument, JobDocument
+    from jobq.domain.documents import DeadLetterDocument, JobDocument
 
 TARGETS = (
     "--local (the make run of this directory), --stack NAME (a deployed stack) or --url URL "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from jobq.domain.models import (
+from jobq.domain.documents import (
     DeadLetterPageDocument,
     JobDocument,
     JobListDocument,

@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from jobq.domain.models import JobDocument, JobStatus, JobTypeDocument, format_timestamp
+from jobq.domain.documents import JobDocument, JobTypeDocument
+from jobq.domain.models import JobStatus, format_timestamp
 
 if TYPE_CHECKING:
     from jobq.client import Client

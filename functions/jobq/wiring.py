@@ -16,11 +16,7 @@ from jobq.adapters.events import PowertoolsJobEvents
 from jobq.adapters.sqs import SqsDeadLetterQueue, SqsJobQueue
 from jobq.caching import clear_all, per_process
 from jobq.domain.ports import IdempotencyStore, JobEvents
-from jobq.domain.redrive import Redriver
 from jobq.domain.registry import JobRegistry
-from jobq.domain.runner import JobRunner
-from jobq.domain.service import JobService
-from jobq.domain.sweeper import Sweeper
 from jobq.jobs import build_registry
 from jobq.observability import get_logger, get_metrics
 from jobq.settings import ApiSettings, Settings, get_api_settings, get_settings, get_sweeper_settings
@@ -28,6 +24,13 @@ from jobq.timeouts import call_with_time_limit
 
 if TYPE_CHECKING:
     from jobq.adapters.idempotency import PowertoolsIdempotencyStore
+    from jobq.domain.redrive import Redriver
+    from jobq.domain.runner import JobRunner
+    from jobq.domain.service import JobService
+    from jobq.domain.sweeper import Sweeper
+
+# Each function's use cases are imported by the factory that builds them, so that a function's cold start
+# imports its own alone: the worker neither the API's service (and its documents) nor the sweeper's.
 
 
 class SystemClock:
@@ -69,6 +72,8 @@ def build_job_service(
     settings: ApiSettings, *, events: JobEvents, idempotency: IdempotencyStore | None = None
 ) -> JobService:
     """The API's use cases on the resources the settings name."""
+    from jobq.domain.service import JobService
+
     table = jobs_table(settings)
     return JobService(
         max_retries=settings.max_retries,
@@ -134,6 +139,8 @@ API_REDRIVE_LIMIT = 100
 @per_process
 def get_redriver() -> Redriver:
     """The API function's DLQ listing and redrive (admins only)."""
+    from jobq.domain.redrive import Redriver
+
     settings = get_api_settings()
     dead_letters = SqsDeadLetterQueue(sqs_client(), settings.jobs_dlq_url, wait_seconds=0)
     return Redriver(service=get_job_service(), dead_letters=dead_letters, max_messages=API_REDRIVE_LIMIT)
@@ -142,6 +149,8 @@ def get_redriver() -> Redriver:
 @per_process
 def get_job_runner() -> JobRunner:
     """The worker's job runner."""
+    from jobq.domain.runner import JobRunner
+
     settings = get_settings()
     return JobRunner(
         repository=DynamoDBJobRepository(jobs_table(settings), ttl_days=settings.job_ttl_days),
@@ -159,6 +168,8 @@ def get_job_runner() -> JobRunner:
 @per_process
 def get_sweeper() -> Sweeper:
     """The sweeper of stuck jobs."""
+    from jobq.domain.sweeper import Sweeper
+
     settings = get_sweeper_settings()
     table = jobs_table(settings)
     return Sweeper(

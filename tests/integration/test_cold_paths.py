@@ -51,3 +51,20 @@ def test_importing_jobq_imports_none_of_its_exports_until_used() -> None:
         "from jobq import JobType, RetryPolicy\nprint([before, JobType.__module__, RetryPolicy.__module__])\n"
     )
     assert out.strip() == "[[], 'jobq.domain.registry', 'jobq.domain.retry']"
+
+
+API_ONLY = ("jobq.domain.documents", "jobq.domain.service", "jobq.adapters.dynamodb.listing")
+"""The API's documents and use cases, and the listing that sizes pages by the documents."""
+
+
+def test_the_worker_and_the_sweeper_import_none_of_the_apis_documents_or_use_cases() -> None:
+    out = _run(
+        "import json, sys\n"
+        "from jobq import wiring\n"
+        "import jobq.handlers.worker, jobq.handlers.sweeper\n"
+        "import jobq.domain.runner, jobq.domain.sweeper  # what their first invocation builds\n"
+        f"loaded = [m for m in {API_ONLY!r} if m in sys.modules]\n"
+        "from jobq.domain.documents import JobDocument\n"
+        "print(json.dumps([loaded, JobDocument.__module__]))\n"
+    )
+    assert out.strip() == '[[], "jobq.domain.documents"]'

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from jobq.domain.documents import document_bytes
 from jobq.domain.errors import InvalidCursorError
 from jobq.domain.models import (
     MAX_RECORD_BYTES,
@@ -22,7 +23,6 @@ from jobq.domain.models import (
     JobStatus,
     ListQuery,
     Progress,
-    document_bytes,
     new_job_id,
 )
 from jobq.domain.ports import Claim, ConditionFailedError, Expect, JobChange, JobRepository, RecordTooLargeError

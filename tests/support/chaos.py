@@ -488,6 +488,7 @@ class Harness:
         from moto.dynamodb.models import dynamodb_backends
 
         from jobq.adapters.dynamodb.codec import decode_job
+        from jobq.domain.documents import JobDocument
 
         table = dynamodb_backends["123456789012"]["us-east-1"].tables[self.stack.table_name]
         items: dict[str, dict[str, Any]] = {}
@@ -496,7 +497,7 @@ class Harness:
             if attributes["job_id"]["S"].startswith("#"):
                 continue
             job = decode_job(attributes)
-            items[job.job_id] = job.to_document().model_dump(mode="json")
+            items[job.job_id] = JobDocument.of(job).model_dump(mode="json")
         return items
 
     def _active(self) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
+from jobq.domain.documents import document_bytes
 from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
 from jobq.domain.models import (
     JOB_ID_PATTERN,
@@ -21,7 +22,6 @@ from jobq.domain.models import (
     JobPage,
     JobStatus,
     ListQuery,
-    document_bytes,
     record_bytes,
 )
 from jobq.domain.ports import (

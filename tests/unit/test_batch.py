@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from jobq.domain.documents import SubmitJobRequest
 from jobq.domain.errors import InvalidBatchError
-from jobq.domain.models import JobStatus, SubmitJobRequest
+from jobq.domain.models import JobStatus
 from jobq.domain.service import JobService
 from tests.support.callers import CALLER
 from tests.support.fakes import FakeQueue, InMemoryJobRepository, RecordingEvents

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobq.cli import ProgressBar, _job_row, _schema_summary
-from jobq.domain.models import JobDocument, JobStatus, Progress
+from jobq.domain.documents import JobDocument
+from jobq.domain.models import JobStatus, Progress
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,17 +9,15 @@ import pytest
 
 from jobq.client import JobNotFound, Unauthorized, ValidationFailed
 from jobq.dashboard import Dashboard, form_payload
-from jobq.domain.models import (
+from jobq.domain.documents import (
     DeadLetterDocument,
     DeadLetterPageDocument,
     JobDocument,
-    JobError,
     JobPageDocument,
-    JobStatus,
     JobTypeDocument,
-    Progress,
     RedriveDocument,
 )
+from jobq.domain.models import JobError, JobStatus, Progress
 from jobq.jobs import build_registry
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

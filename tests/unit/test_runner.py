@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from jobq import JobContext, JobType, RetryPolicy
 from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
 from jobq.domain.decisions import Ack, Defer
-from jobq.domain.models import AttemptFailure, Delivery, Job, JobMessage, JobStatus, SubmitJobRequest, new_job_id
+from jobq.domain.documents import SubmitJobRequest
+from jobq.domain.models import AttemptFailure, Delivery, Job, JobMessage, JobStatus, new_job_id
 from jobq.domain.ports import Expect, JobChange, RecordTooLargeError
 from jobq.domain.runner import JobRunner
 from jobq.domain.service import JobService

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from jobq import JobContext, JobRegistry, JobType
+from jobq.domain.documents import SubmitJobRequest
 from jobq.domain.errors import (
     DependencyUnavailableError,
     InvalidPayloadError,
@@ -17,16 +18,7 @@ from jobq.domain.errors import (
     JobNotFoundError,
     UnknownJobTypeError,
 )
-from jobq.domain.models import (
-    AttemptFailure,
-    Job,
-    JobError,
-    JobMessage,
-    JobStatus,
-    ListQuery,
-    SubmitJobRequest,
-    new_job_id,
-)
+from jobq.domain.models import AttemptFailure, Job, JobError, JobMessage, JobStatus, ListQuery, new_job_id
 from jobq.domain.service import JobService
 from jobq.jobs import build_registry
 from tests.support.callers import CALLER

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from jobq.domain.errors import ForbiddenError, InvalidTransitionError, JobNotFoundError
 from jobq.domain.identity import Caller
 from jobq.domain.models import RETRYABLE, Job
 from jobq.domain.ports import DeadLetter, DeadLetterQueue
-from jobq.domain.service import JobService
+
+if TYPE_CHECKING:
+    from jobq.domain.service import JobService  # the sweeper uses this module's helpers, not the API's service
 
 
 def receive_all(dead_letters: DeadLetterQueue, *, limit: int, hide_seconds: int) -> list[DeadLetter]:

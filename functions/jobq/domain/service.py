@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobq.domain.documents import MAX_PAGE_BYTES, JobTypeDocument, SubmitJobRequest
 from jobq.domain.errors import (
     ConfigurationError,
     DependencyUnavailableError,
@@ -20,19 +21,7 @@ from jobq.domain.errors import (
     UnknownJobTypeError,
 )
 from jobq.domain.identity import Caller
-from jobq.domain.models import (
-    JOB_ID_PATTERN,
-    MAX_PAGE_BYTES,
-    RETRYABLE,
-    Job,
-    JobMessage,
-    JobPage,
-    JobStatus,
-    JobTypeDocument,
-    ListQuery,
-    SubmitJobRequest,
-    new_job_id,
-)
+from jobq.domain.models import JOB_ID_PATTERN, RETRYABLE, Job, JobMessage, JobPage, JobStatus, ListQuery, new_job_id
 from jobq.domain.ports import (
     Clock,
     ConditionFailedError,

@@ -15,22 +15,21 @@ from aws_lambda_powertools.logging import correlation_paths
 from jobq import __version__
 from jobq.caching import per_process
 from jobq.domain import errors
-from jobq.domain.identity import Caller
-from jobq.domain.models import (
+from jobq.domain.documents import (
     DeadLetterDocument,
     DeadLetterPageDocument,
     JobDocument,
     JobListDocument,
     JobPageDocument,
-    JobStatus,
     JobTypeListDocument,
-    ListQuery,
     RedriveDocument,
     RedriveItem,
     RedriveRequest,
     SubmitBatchRequest,
     SubmitJobRequest,
 )
+from jobq.domain.identity import Caller
+from jobq.domain.models import JobStatus, ListQuery
 from jobq.domain.redrive import Redriver
 from jobq.domain.registry import JobRegistry
 from jobq.domain.service import JobService
@@ -123,7 +122,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
         else:
             job, created = service().submit_once(request, idempotency_key, caller())
         status = HTTPStatus.ACCEPTED if created else HTTPStatus.OK
-        return json_response(status, job.to_document(), {"Location": job.status_url})
+        return json_response(status, JobDocument.of(job), {"Location": job.status_url})
 
     @app.post(
         "/jobs/batch",
@@ -147,7 +146,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
             jobs, created = service().submit_batch(request.jobs, caller()), True
         else:
             jobs, created = service().submit_batch_once(request.jobs, idempotency_key, caller())
-        document = JobListDocument(items=[job.to_document() for job in jobs])
+        document = JobListDocument(items=[JobDocument.of(job) for job in jobs])
         return json_response(HTTPStatus.ACCEPTED if created else HTTPStatus.OK, document)
 
     @app.get(
@@ -172,7 +171,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
     ) -> Response[JobPageDocument]:
         query = ListQuery(status=status, type=type, owner=owner, limit=limit, cursor=cursor)
         page = service().list(query, caller())
-        document = JobPageDocument(items=[job.to_document() for job in page.items], next_cursor=page.next_cursor)
+        document = JobPageDocument(items=[JobDocument.of(job) for job in page.items], next_cursor=page.next_cursor)
         return json_response(HTTPStatus.OK, document)
 
     @app.get(
@@ -181,7 +180,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
         responses=signed({200: doc("The job", JobDocument), 404: doc("No such job"), 503: doc("Table unavailable")}),
     )
     def get_job(job_id: str) -> Response[JobDocument]:
-        return json_response(HTTPStatus.OK, service().get(job_id, caller()).to_document())
+        return json_response(HTTPStatus.OK, JobDocument.of(service().get(job_id, caller())))
 
     @app.post(
         "/jobs/<job_id>/cancel",
@@ -201,7 +200,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
     def cancel_job(job_id: str) -> Response[JobDocument]:
         job = service().cancel(job_id, caller())
         status = HTTPStatus.OK if job.status is JobStatus.CANCELLED else HTTPStatus.ACCEPTED
-        return json_response(status, job.to_document())
+        return json_response(status, JobDocument.of(job))
 
     @app.post(
         "/jobs/<job_id>/retry",
@@ -217,7 +216,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
     )
     def retry_job(job_id: str) -> Response[JobDocument]:
         job = service().retry(job_id, caller())
-        return json_response(HTTPStatus.ACCEPTED, job.to_document(), {"Location": job.status_url})
+        return json_response(HTTPStatus.ACCEPTED, JobDocument.of(job), {"Location": job.status_url})
 
     @app.get(
         "/dlq",
@@ -237,7 +236,7 @@ def build_app(deps: ApiDependencies) -> JobqResolver:
             DeadLetterDocument(
                 message_id=view.letter.message_id,
                 body=view.letter.body,
-                job=None if view.job is None else view.job.to_document(),
+                job=None if view.job is None else JobDocument.of(view.job),
             )
             for view in views
         ]

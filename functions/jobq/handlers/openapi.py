@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from jobq.domain.models import SubmitJobRequest
+from jobq.domain.documents import SubmitJobRequest
 from jobq.domain.registry import JobRegistry
 
 if TYPE_CHECKING:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from jobq.adapters.dynamodb.schema import INDEXED_STATUSES
 from jobq.adapters.dynamodb.table import BATCH_GET_MAX, JobsTable
+from jobq.domain.documents import document_bytes
 from jobq.domain.errors import InvalidCursorError
-from jobq.domain.models import JOB_ID_PATTERN, Job, JobPage, ListQuery, document_bytes
+from jobq.domain.models import JOB_ID_PATTERN, Job, JobPage, ListQuery
 
 _CURSOR_VERSION = 1
 _EXHAUSTED = "~"

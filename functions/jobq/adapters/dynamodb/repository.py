@@ -20,7 +20,6 @@ from jobq.adapters.dynamodb.codec import (
     millis,
 )
 from jobq.adapters.dynamodb.expressions import UpdateExpression
-from jobq.adapters.dynamodb.listing import list_page
 from jobq.adapters.dynamodb.schema import (
     KEY_ATTRIBUTE,
     LIST_SHARD_ATTRIBUTE,
@@ -287,6 +286,10 @@ class DynamoDBJobRepository:
                 _raise_specific(exc)
 
     def list_jobs(self, query: ListQuery) -> JobPage:
+        # The API's alone: the worker and the sweeper never list, and their cold start skips the listing and
+        # the API documents it sizes pages by.
+        from jobq.adapters.dynamodb.listing import list_page
+
         return list_page(self._table, query)
 
 
