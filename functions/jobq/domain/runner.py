@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-
 from jobq.domain import claim_ahead
 from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
-from jobq.domain.context import JobContext
-from jobq.domain.decisions import Ack, Decision, Defer
-from jobq.domain.errors import (
-    DependencyUnavailableError,
-    InvalidPayloadError,
-    JobCancelled,
-    JobTimeoutError,
-    NonRetryableError,
-)
+from jobq.domain.decisions import Ack, Decision
+from jobq.domain.errors import DependencyUnavailableError
+from jobq.domain.execution import CallWithTimeLimit, execute
 from jobq.domain.models import (
     DEFAULT_HISTORY_LIMIT,
     MAX_RECORD_BYTES,
@@ -33,7 +24,6 @@ from jobq.domain.models import (
     Delivery,
     Job,
     JobError,
-    JobMessage,
     JobStatus,
     Progress,
     appended_history,
@@ -44,7 +34,6 @@ from jobq.domain.ports import (
     UNSET,
     Clock,
     ConditionFailedError,
-    DeadLetterRoute,
     Expect,
     JobChange,
     JobEvents,
@@ -53,16 +42,13 @@ from jobq.domain.ports import (
     RecordTooLargeError,
 )
 from jobq.domain.progress import MIN_WRITE_INTERVAL_SECONDS, AttemptProgress
+from jobq.domain.redelivery import Redelivery
 from jobq.domain.registry import JobRegistry, JobType
 from jobq.domain.retry import RetryPolicy
 
 _log = logging.getLogger(__name__)
 
-MAX_SQS_DELAY_SECONDS = 900
 OUTAGE_RETRY_SECONDS = 10
-
-
-CallWithTimeLimit = Callable[[Callable[[], Any], float], Any]
 
 
 class JobRunner:
@@ -85,12 +71,12 @@ class JobRunner:
         progress_interval: float = MIN_WRITE_INTERVAL_SECONDS,
     ) -> None:
         self._repo = repository
-        self._queue = queue
         self._registry = registry
         self._clock = clock
         self._events = events
         self._retry_policy = retry_policy
         self._max_receive_count = max_receive_count
+        self._redelivery = Redelivery(queue=queue, events=events, max_receive_count=max_receive_count)
         self._call_with_time_limit = call_with_time_limit
         self._lease_grace = lease_grace_seconds
         self._rng = rng or random.Random()
@@ -134,7 +120,7 @@ class JobRunner:
             if timeout is None:
                 if claimed is not None:
                     self._release(claimed)
-                return self._defer(delivery, 0, "not started: no time left in this invocation")
+                return self._redelivery.defer(delivery, 0, "not started: no time left in this invocation")
             try:
                 if claimed is not None:
                     return self._start_claimed(claimed, delivery, timeout)
@@ -143,7 +129,7 @@ class JobRunner:
                 # DynamoDB or SQS is down (after boto3's retries): try this message again shortly. The
                 # job's record decides what happens then; a lease taken before the outage expires.
                 _log.warning("dependency unavailable: %s", exc.message)
-                return self._defer(delivery, OUTAGE_RETRY_SECONDS, "dependency unavailable")
+                return self._redelivery.defer(delivery, OUTAGE_RETRY_SECONDS, "dependency unavailable")
 
     def _claim_and_run(self, delivery: Delivery, timeout: float) -> Decision:
         now = self._clock.now()
@@ -192,7 +178,7 @@ class JobRunner:
             return Ack(f"already {current.status.value}")
         if current.status is JobStatus.QUEUED and current.available_at > now:
             wait = _seconds_until(current.available_at, now)
-            return self._defer(delivery, wait, "not due yet")
+            return self._redelivery.defer(delivery, wait, "not due yet")
         lease_held = current.lease_expires_at is not None and current.lease_expires_at >= now
         if current.status is JobStatus.RUNNING and lease_held:
             assert current.lease_expires_at is not None
@@ -200,7 +186,7 @@ class JobRunner:
             if delivery.receive_count >= self._max_receive_count:
                 self._events.skipped(current.job_id, "duplicate delivery: running elsewhere")
                 return Ack("running elsewhere")
-            return self._defer(delivery, wait, "running elsewhere")
+            return self._redelivery.defer(delivery, wait, "running elsewhere")
         # Not claimable although due: no attempt is left. For a running job, the last attempt was
         # lost mid-run (the worker crashed or timed out before its lease expired).
         if current.status is JobStatus.RUNNING:
@@ -217,7 +203,7 @@ class JobRunner:
         failed = self._finish_failed(current, error, now, duration_ms=None, expect=expect, history=(entry,))
         if failed is None:
             return Ack("lost a race to fail the job")
-        return self._dead_letter(failed, delivery)
+        return self._redelivery.dead_letter(failed, delivery)
 
     def _run(self, job: Job, job_type: JobType[Any] | None, delivery: Delivery, timeout: float) -> Decision:
         self._events.started(job)
@@ -232,7 +218,14 @@ class JobRunner:
                 retryable=False,
             )
         else:
-            outcome, error = self._execute(job, job_type, timeout, started, progress)
+            outcome, error = execute(
+                job,
+                job_type,
+                timeout=timeout,
+                deadline=started + timeout,
+                sink=progress,
+                call_with_time_limit=self._call_with_time_limit,
+            )
         duration_ms = (time.monotonic() - started) * 1000
         now = self._clock.now()
         if progress.lease_lost:
@@ -253,39 +246,6 @@ class JobRunner:
                 retryable=False,
             )
         return self._fail_attempt(job, job_type, delivery, error, now, duration_ms)
-
-    def _execute(
-        self, job: Job, job_type: JobType[Any], timeout: float, started: float, progress: AttemptProgress
-    ) -> tuple[Any, JobError | None]:
-        try:
-            payload = job_type.parse(job.payload)
-        except InvalidPayloadError as exc:
-            return None, JobError(type="InvalidPayloadError", message=_describe(exc), retryable=False)
-        ctx = JobContext(
-            job_id=job.job_id,
-            job_type=job.type,
-            attempt=job.attempts,
-            max_attempts=job.max_attempts,
-            deadline=started + timeout,
-            sink=progress,
-        )
-        try:
-            raw = self._call_with_time_limit(lambda: job_type.handler(payload, ctx), timeout)
-        except JobCancelled as exc:
-            return None, JobError(type="JobCancelled", message=_describe(exc), retryable=False)
-        except NonRetryableError as exc:
-            return None, JobError(type=type(exc).__name__, message=_describe(exc), retryable=False)
-        except JobTimeoutError as exc:
-            return None, JobError(type="JobTimeoutError", message=str(exc), retryable=True)
-        except BaseException as exc:  # noqa: BLE001 - whatever a handler raises (SystemExit too) fails its attempt
-            _log.debug("job handler raised", exc_info=True)
-            return None, JobError(type=type(exc).__name__, message=_describe(exc), retryable=True)
-        try:
-            return _jsonable(raw), None
-        except (TypeError, ValueError) as exc:
-            return None, JobError(
-                type="ResultNotSerializableError", message=f"result is not JSON: {exc}", retryable=False
-            )
 
     def _succeed(self, job: Job, result: Any, now: datetime, duration_ms: float, progress: Progress | None) -> Decision:
         change = JobChange(
@@ -337,7 +297,7 @@ class JobRunner:
             failed = self._finish_failed(job, error, now, duration_ms, expect=self._holding(job), history=history)
             if failed is None:
                 return Ack("lost the lease before failing the job")
-            return self._dead_letter(failed, delivery)
+            return self._redelivery.dead_letter(failed, delivery)
         policy = job_type.retry if job_type and job_type.retry else self._retry_policy
         delay = policy.delay_seconds(job.attempts, self._rng)
         change = JobChange(
@@ -353,7 +313,7 @@ class JobRunner:
         except ConditionFailedError as rejected:
             return self._lost_lease(job, rejected.current)
         self._events.retry_scheduled(queued, delay, duration_ms)
-        return self._defer(delivery, delay, "retry scheduled")
+        return self._redelivery.defer(delivery, delay, "retry scheduled")
 
     def _finish_failed(
         self,
@@ -395,33 +355,6 @@ class JobRunner:
             trimmed = replace(change, history=(), history_dropped=before + len(change.history))
             return self._repo.update(job.job_id, trimmed, expect=expect)
 
-    def _dead_letter(self, job: Job, delivery: Delivery) -> Decision:
-        """A failed job's message goes to the DLQ: by redrive if this was its last receive, else sent."""
-        if delivery.receive_count >= self._max_receive_count:
-            self._events.dead_lettered(job, DeadLetterRoute.REDRIVE)
-            return Defer(0, "failed: the queue's redrive moves the message to the dead-letter queue")
-        try:
-            self._queue.send_to_dead_letter(JobMessage.of(job))
-        except DependencyUnavailableError:
-            _log.exception("could not send failed job %s to the dead-letter queue", job.job_id)
-            return Ack("failed; the dead-letter queue was unavailable")
-        self._events.dead_lettered(job, DeadLetterRoute.SENT)
-        return Ack("failed and sent to the dead-letter queue")
-
-    def _defer(self, delivery: Delivery, delay: int, reason: str) -> Decision:
-        """Have the message come again after ``delay``: hand it back, or, when one more receive would
-        dead-letter it, enqueue a fresh copy and acknowledge this one."""
-        if delivery.receive_count < self._max_receive_count:
-            self._events.deferred(delivery.message.job_id, delay, reason)
-            return Defer(delay, reason)
-        try:
-            self._queue.send(delivery.message, delay_seconds=min(delay, MAX_SQS_DELAY_SECONDS))
-        except DependencyUnavailableError:
-            _log.exception("could not re-enqueue job %s; its message may reach the DLQ", delivery.message.job_id)
-            return Defer(delay, reason)
-        self._events.deferred(delivery.message.job_id, delay, f"{reason} (fresh message)")
-        return Ack(f"{reason}: re-enqueued as a fresh message")
-
     def _lost_lease(self, job: Job, current: Job | None) -> Decision:
         status = current.status.value if current else "absent"
         self._events.skipped(job.job_id, f"lease lost (job is {status}); this attempt's outcome is dropped")
@@ -454,21 +387,3 @@ def _lost_attempt(job: Job) -> tuple[AttemptFailure, ...]:
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
-
-
-MAX_ERROR_MESSAGE = 1000
-"""Characters of an error message kept in a job (and each history entry): the item's size stays bounded."""
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or repr(exc)
-    if isinstance(exc, SystemExit):
-        text = f"the handler called exit({exc.code!r})"
-    return text if len(text) <= MAX_ERROR_MESSAGE else text[: MAX_ERROR_MESSAGE - 3] + "..."
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    json.dumps(value, allow_nan=False)
-    return value
