@@ -1,23 +1,26 @@
-"""jobq dashboard: a small web page over a deployment, served on 127.0.0.1, every call signed by ``jobq.Client``.
-
-Server-side rendered HTML, no build step, no new dependency: jobs newest first with filters, paging and
-counts by status, a job's page (payload, result, error, history, progress), cancel and retry, the
-dead-letter queue with redrive, and a submit form built from ``GET /types``.
-"""
+"""The dashboard's pages, as functions of a request (``server`` puts them on HTTP)."""
 
 from __future__ import annotations
 
-import contextlib
-import html
-import json
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
+from jobq.dashboard.forms import field_kind, form_payload
+from jobq.dashboard.markup import (
+    CSS,
+    SWITCH_FIELDSETS,
+    DashboardError,
+    Page,
+    e,
+    listed,
+    pretty_json,
+    problem_text,
+    progress_bar,
+    status_badge,
+    when,
+)
 from jobq.domain.documents import JobDocument, JobTypeDocument
 from jobq.domain.models import JobStatus, format_timestamp
 
@@ -27,92 +30,10 @@ if TYPE_CHECKING:
 STATUSES = [status.value for status in JobStatus]
 COUNT_LIMIT = 100
 """Counts by status read one page of this size each; a fuller status shows as ``100+``."""
-MAX_FORM_BYTES = 300 * 1024
-
-CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
-header{background:#1d2330;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
-header a{color:#cfd6e4;text-decoration:none}header a.brand{color:#fff;font-weight:600;font-size:16px}
-main{padding:18px 24px;max-width:1200px}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e3e6eb;vertical-align:top}
-th{background:#eef0f4;font-weight:600}
-code,pre{font:12px/1.4 ui-monospace,monospace}pre{background:#fff;border:1px solid #e3e6eb;padding:8px;overflow:auto}
-.s{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff}
-.s-queued{background:#6b7280}.s-running{background:#2563eb}.s-succeeded{background:#16a34a}
-.s-failed{background:#dc2626}.s-cancelled{background:#a16207}
-.counts{display:flex;gap:10px;margin:0 0 14px}.counts a{background:#fff;border:1px solid #e3e6eb;
-padding:6px 12px;border-radius:6px;text-decoration:none;color:inherit}.counts b{font-size:18px;display:block}
-.bar{width:160px;height:10px;background:#e3e6eb;border-radius:5px;display:inline-block;vertical-align:middle}
-.bar span{display:block;height:100%;background:#2563eb;border-radius:5px}
-.error{background:#fde8e8;border:1px solid #f5b5b5;padding:10px;border-radius:6px}
-.note{color:#5b6475}.nowrap{white-space:nowrap}form.inline{display:inline}button{padding:4px 12px;cursor:pointer}
-fieldset{border:1px solid #e3e6eb;background:#fff;margin:8px 0}label{display:block;margin:6px 0}
-input[type=text],input[type=number],textarea,select{font:inherit;padding:3px 6px}
-"""
-
-SWITCH_FIELDSETS = """
-function showType(){var t=document.getElementById('type').value;
-document.querySelectorAll('fieldset[data-type]').forEach(function(f){
-var on=f.dataset.type===t;f.hidden=!on;f.disabled=!on;});}
-document.getElementById('type').addEventListener('change',showType);showType();
-"""
-
-
-class DashboardError(Exception):
-    """A page that cannot be shown: its status and message."""
-
-    def __init__(self, status: int, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details
-
-
-@dataclass(frozen=True)
-class Page:
-    """An HTML answer, or a redirect (``location``)."""
-
-    status: int
-    body: str = ""
-    location: str | None = None
-
-
-def e(value: Any) -> str:
-    """HTML-escaped text of ``value``."""
-    return html.escape(str(value), quote=True)
-
-
-def status_badge(status: str) -> str:
-    return f'<span class="s s-{e(status)}">{e(status)}</span>'
-
-
-def progress_bar(job: JobDocument) -> str:
-    """A bar when the total is known; ``done`` and the message either way; empty when nothing reported."""
-    progress = job.progress
-    if progress is None:
-        return ""
-    text = f"{progress.done:g}" + (f" / {progress.total:g}" if progress.total is not None else "")
-    text += f" {progress.message}" if progress.message else ""
-    fraction = progress.fraction
-    if fraction is None:
-        return f'<span class="note">{e(text)}</span>'
-    return (
-        f'<span class="bar" title="{fraction:.0%}"><span style="width:{fraction * 100:.1f}%"></span></span> '
-        f'<span class="note">{e(text)}</span>'
-    )
-
-
-def pretty_json(value: Any) -> str:
-    return f"<pre>{e(json.dumps(value, indent=2, ensure_ascii=False))}</pre>"
-
-
-def when(value: Any) -> str:
-    return "-" if value is None else e(format_timestamp(value))
 
 
 class Dashboard:
-    """The pages, as functions of a request; ``Handler`` puts them on HTTP."""
+    """The pages, as functions of a request; ``server.Handler`` puts them on HTTP."""
 
     def __init__(self, client: Client, *, refresh_seconds: float = 2.0) -> None:
         self.client = client
@@ -396,170 +317,3 @@ class Dashboard:
 <body><header><a class="brand" href="/">jobq</a><a href="/">Jobs</a><a href="/submit">Submit</a>
 <a href="/dlq">Dead-letter queue</a><span class="note">{e(self.client.url)}</span></header>
 <main>{body}</main></body></html>"""
-
-
-def field_kind(spec: Mapping[str, Any]) -> str:
-    """The JSON type of a schema property (the non-null one of an ``anyOf``); ``string`` when unsure."""
-    if "type" in spec:
-        return str(spec["type"])
-    for option in spec.get("anyOf", []):
-        if option.get("type") not in {None, "null"}:
-            return str(option["type"])
-    return "string"
-
-
-def form_payload(job_type: JobTypeDocument, form: Mapping[str, str]) -> dict[str, Any]:
-    """The payload a submit form describes: its JSON text when given, else each field by its schema type."""
-    raw = form.get(f"{job_type.type}.__json__", "").strip()
-    if raw and raw != "{}":
-        try:
-            payload = json.loads(raw)
-        except ValueError as exc:
-            raise ValueError(f"the payload JSON is not JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise ValueError("the payload JSON must be an object")
-        return payload
-    payload = {}
-    for name, spec in job_type.payload_schema.get("properties", {}).items():
-        field = f"{job_type.type}.{name}"
-        kind = field_kind(spec)
-        if kind == "boolean":
-            payload[name] = form.get(field) == "on"
-            continue
-        text = form.get(field, "").strip()
-        if not text:
-            continue  # the model's default applies (or the API says the field is required)
-        if kind == "integer":
-            payload[name] = _number(name, text, int)
-        elif kind == "number":
-            payload[name] = _number(name, text, float)
-        elif kind in {"object", "array"}:
-            try:
-                payload[name] = json.loads(text)
-            except ValueError:
-                raise ValueError(f"{name}: not JSON") from None
-        else:
-            payload[name] = text
-    return payload
-
-
-def _number(name: str, text: str, kind: Callable[[str], Any]) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a number") from None
-
-
-def listed(details: Any) -> Iterable[Any]:
-    return details if isinstance(details, list) else ([] if details is None else [details])
-
-
-def problem_text(item: Any) -> str:
-    if isinstance(item, dict) and "msg" in item:
-        return f"{'.'.join(str(part) for part in item.get('loc', []))}: {item['msg']}"
-    return json.dumps(item, ensure_ascii=False)
-
-
-class Handler(BaseHTTPRequestHandler):
-    """HTTP in front of a Dashboard; POSTs must come from the dashboard's own pages (Origin check)."""
-
-    server: DashboardServer
-    server_version = "jobq-dashboard"
-
-    def do_GET(self) -> None:
-        self._answer("GET", {})
-
-    def do_POST(self) -> None:
-        if not self._same_origin():
-            self._send(Page(HTTPStatus.FORBIDDEN, "<p>cross-site request refused</p>"))
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_FORM_BYTES:
-            self._send(self.server.dashboard.error_page(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "form too large"))
-            return
-        text = self.rfile.read(length).decode("utf-8", errors="replace")
-        self._answer("POST", {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()})
-
-    def _answer(self, method: str, form: Mapping[str, str]) -> None:
-        parts = urlsplit(self.path)
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        try:
-            page = self.server.dashboard.route(method, parts.path, query, form)
-        except Exception as exc:  # noqa: BLE001 - a page, never a traceback in the browser
-            self.log_error("page failed: %r", exc)
-            page = self.server.dashboard.error_page(HTTPStatus.BAD_GATEWAY, f"{type(exc).__name__}: {exc}")
-        self._send(page)
-
-    def _same_origin(self) -> bool:
-        origin = self.headers.get("Origin") or self.headers.get("Referer")
-        if not origin:
-            return False
-        host, port = self.server.address
-        return urlsplit(origin).netloc in {f"{host}:{port}", f"localhost:{port}"}
-
-    def _send(self, page: Page) -> None:
-        body = page.body.encode()
-        self.send_response(page.status)
-        if page.location:
-            self.send_header("Location", page.location)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Frame-Options", "DENY")
-        self.send_header(
-            "Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-        )
-        self.end_headers()
-        # The browser may go on (an auto refresh, a click) before the page is sent.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the dashboard is a local tool."""
-
-
-class DashboardServer(ThreadingHTTPServer):
-    """The dashboard's HTTP server (127.0.0.1)."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], dashboard: Dashboard) -> None:
-        super().__init__(address, Handler)
-        self.dashboard = dashboard
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The host and port it listens on."""
-        host, port = self.server_address[:2]
-        return str(host), int(port)
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        return f"http://{host}:{port}"
-
-
-def make_server(
-    client: Client, *, host: str = "127.0.0.1", port: int = 0, refresh_seconds: float = 2.0
-) -> DashboardServer:
-    """A dashboard server on ``host:port`` (0: any free port), not yet serving."""
-    return DashboardServer((host, port), Dashboard(client, refresh_seconds=refresh_seconds))
-
-
-def serve(client: Client, *, host: str = "127.0.0.1", port: int = 8300, refresh_seconds: float = 2.0) -> None:
-    """Serve the dashboard until Ctrl-C."""
-    server = make_server(client, host=host, port=port, refresh_seconds=refresh_seconds)
-    print(f"jobq dashboard on {server.url}  (API {client.url}); Ctrl-C stops it", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-def serve_in_thread(server: DashboardServer) -> threading.Thread:
-    """Run ``server`` in a daemon thread (tests, screenshots)."""
-    thread = threading.Thread(target=server.serve_forever, name="jobq-dashboard", daemon=True)
-    thread.start()
-    return thread
