@@ -11,16 +11,25 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from jobq.domain.models import format_timestamp
+from jobq.terminal import (
+    DLQ_HEADER,
+    JOB_HEADER,
+    TYPE_HEADER,
+    ProgressBar,
+    dlq_row,
+    explain,
+    job_row,
+    print_json,
+    show_job,
+    type_row,
+)
 
 if TYPE_CHECKING:
     from jobq.client import Client
-    from jobq.domain.documents import DeadLetterDocument, JobDocument
 
 TARGETS = (
     "--local (the make run of this directory), --stack NAME (a deployed stack) or --url URL "
@@ -59,105 +68,6 @@ def _client(args: argparse.Namespace) -> Client:
     raise UsageError(f"which deployment? Say {TARGETS}")
 
 
-# -- output ---------------------------------------------------------------------------------------
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _age(job: JobDocument) -> str:
-    return job.created_at.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _progress_text(job: JobDocument, width: int = 20) -> str:
-    progress = job.progress
-    if progress is None:
-        return ""
-    done = f"{progress.done:g}" + (f"/{progress.total:g}" if progress.total is not None else "")
-    fraction = progress.fraction
-    bar = "" if fraction is None else f"[{'#' * round(fraction * width):<{width}}] {fraction:4.0%} "
-    return f"{bar}{done}" + (f" {progress.message}" if progress.message else "")
-
-
-def _job_row(job: JobDocument) -> str:
-    if job.status.value == "running" and job.progress is not None:
-        note = _progress_text(job, width=10)
-    elif job.error is not None:
-        note = f"{job.error.type}: {job.error.message}"
-    else:
-        note = ""
-    attempts = f"{job.attempts}/{job.max_attempts}"
-    row = f"{job.job_id:<26}  {job.type:<12}  {job.status.value:<9}  {attempts:>8}  {_age(job):<19}  {note[:60]}"
-    return row.rstrip()
-
-
-JOB_HEADER = f"{'JOB ID':<26}  {'TYPE':<12}  {'STATUS':<9}  {'ATTEMPTS':>8}  {'CREATED (UTC)':<19}  NOTE"
-
-
-def _show_job(job: JobDocument) -> None:
-    rows: list[tuple[str, Any]] = [
-        ("job", job.job_id),
-        ("type", job.type),
-        (
-            "status",
-            job.status.value + ("  (cancel requested)" if job.cancel_requested and not job.status.terminal else ""),
-        ),
-        ("attempts", f"{job.attempts} of {job.max_attempts}"),
-        ("owner", job.owner),
-        ("created", format_timestamp(job.created_at)),
-        ("started", format_timestamp(job.started_at) if job.started_at else "-"),
-        ("finished", format_timestamp(job.finished_at) if job.finished_at else "-"),
-    ]
-    if job.progress is not None:
-        rows.append(("progress", _progress_text(job)))
-    if job.error is not None:
-        rows.append(("error", f"{job.error.type}: {job.error.message}" + ("" if job.error.retryable else " (final)")))
-    for name, value in rows:
-        print(f"{name:<9} {value}")
-    print(f"payload   {json.dumps(job.payload, ensure_ascii=False)}")
-    if job.result is not None:
-        print(f"result    {json.dumps(job.result, ensure_ascii=False)}")
-    if job.history:
-        print(
-            f"history   {len(job.history)} failed attempt(s)"
-            + (f", {job.history_dropped} older dropped" * bool(job.history_dropped))
-        )
-        for entry in job.history:
-            print(f"  #{entry.attempt}  {format_timestamp(entry.at)}  {entry.type}: {entry.message[:100]}")
-
-
-class ProgressBar:
-    """One live line on a terminal (rewritten in place); on a pipe, a line per change."""
-
-    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._stream = stream
-        self._live = stream.isatty()
-        self._clock = clock
-        self._started = clock()
-        self._last = ""
-
-    def update(self, job: JobDocument) -> None:
-        """Show where ``job`` is."""
-        elapsed = self._clock() - self._started
-        text = f"{job.job_id}  {job.status.value:<9}"
-        detail = _progress_text(job)
-        text += f"  {detail}" if detail else ""
-        if self._live:
-            self._stream.write(f"\r{text}  {elapsed:5.1f}s\x1b[K")
-            self._stream.flush()
-        elif text != self._last:
-            self._stream.write(f"{text}  {elapsed:.1f}s\n")
-            self._stream.flush()
-        self._last = text
-
-    def close(self) -> None:
-        """End the live line."""
-        if self._live and self._last:
-            self._stream.write("\n")
-            self._stream.flush()
-
-
 def _wait(client: Client, job_id: str, args: argparse.Namespace) -> int:
     from jobq.client import WaitTimeout
 
@@ -171,7 +81,7 @@ def _wait(client: Client, job_id: str, args: argparse.Namespace) -> int:
         return 3
     if bar:
         bar.close()
-    _print_json(job.model_dump(mode="json")) if args.json else _show_job(job)
+    print_json(job.model_dump(mode="json")) if args.json else show_job(job)
     return 0 if job.status.value == "succeeded" else 1
 
 
@@ -213,7 +123,7 @@ def cmd_submit(client: Client, args: argparse.Namespace) -> int:
             print(f"submitted {job.job_id}", file=sys.stderr)
         return _wait(client, job.job_id, args)
     if args.json:
-        _print_json(job.model_dump(mode="json"))
+        print_json(job.model_dump(mode="json"))
     else:
         print(job.job_id)
     return 0
@@ -237,7 +147,7 @@ def cmd_submit_many(client: Client, args: argparse.Namespace) -> int:
     except TypeError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        _print_json([job.model_dump(mode="json") for job in jobs])
+        print_json([job.model_dump(mode="json") for job in jobs])
     else:
         print("\n".join(job.job_id for job in jobs))
     return 0
@@ -252,7 +162,7 @@ def _read(path: str) -> str:
 
 def cmd_get(client: Client, args: argparse.Namespace) -> int:
     job = client.get(args.job_id)
-    _print_json(job.model_dump(mode="json")) if args.json else _show_job(job)
+    print_json(job.model_dump(mode="json")) if args.json else show_job(job)
     return 0
 
 
@@ -270,14 +180,14 @@ def cmd_list(client: Client, args: argparse.Namespace) -> int:
         )
         jobs, next_cursor = list(page.items), page.next_cursor
     if args.json:
-        _print_json({"items": [job.model_dump(mode="json") for job in jobs], "next_cursor": next_cursor})
+        print_json({"items": [job.model_dump(mode="json") for job in jobs], "next_cursor": next_cursor})
         return 0
     if not jobs:
         print("no jobs")
         return 0
     print(JOB_HEADER)
     for job in jobs:
-        print(_job_row(job))
+        print(job_row(job))
     if next_cursor:
         print(f"{len(jobs)} job(s); more with --cursor {next_cursor}  (or --all)")
     return 0
@@ -286,7 +196,7 @@ def cmd_list(client: Client, args: argparse.Namespace) -> int:
 def cmd_cancel(client: Client, args: argparse.Namespace) -> int:
     job = client.cancel(args.job_id)
     if args.json:
-        _print_json(job.model_dump(mode="json"))
+        print_json(job.model_dump(mode="json"))
     elif job.status.value == "cancelled":
         print(f"cancelled {job.job_id}")
     else:
@@ -297,7 +207,7 @@ def cmd_cancel(client: Client, args: argparse.Namespace) -> int:
 def cmd_retry(client: Client, args: argparse.Namespace) -> int:
     job = client.retry(args.job_id)
     if args.json:
-        _print_json(job.model_dump(mode="json"))
+        print_json(job.model_dump(mode="json"))
     else:
         kept = len(job.history) + job.history_dropped
         print(f"queued again: {job.job_id} ({kept} failed attempt(s) kept in its history)")
@@ -307,52 +217,27 @@ def cmd_retry(client: Client, args: argparse.Namespace) -> int:
 def cmd_types(client: Client, args: argparse.Namespace) -> int:
     types = client.types()
     if args.json:
-        _print_json([item.model_dump(mode="json") for item in types])
+        print_json([item.model_dump(mode="json") for item in types])
         return 0
-    print(f"{'TYPE':<14}  {'TIMEOUT':>8}  {'ATTEMPTS':>8}  PAYLOAD")
+    print(TYPE_HEADER)
     for item in types:
-        fields = _schema_summary(item.payload_schema)
-        print(f"{item.type:<14}  {item.timeout_seconds:>7g}s  {item.max_attempts:>8}  {fields}")
+        print(type_row(item))
     return 0
-
-
-def _schema_summary(schema: dict[str, Any]) -> str:
-    """``name: type = default`` for each property; ``{...}`` when any object is allowed."""
-    properties: dict[str, Any] = schema.get("properties", {})
-    required = set(schema.get("required", []))
-    parts = []
-    for name, spec in properties.items():
-        kind = spec.get("type") or "/".join(option.get("type", "?") for option in spec.get("anyOf", [])) or "any"
-        text = f"{name}: {kind}"
-        if name not in required and "default" in spec:
-            text += f" = {json.dumps(spec['default'])}"
-        parts.append(text)
-    if schema.get("additionalProperties", True) is not False and not properties:
-        parts.append("{any JSON object}")
-    return ", ".join(parts)
 
 
 def cmd_dlq_list(client: Client, args: argparse.Namespace) -> int:
     page = client.dead_letters()
     if args.json:
-        _print_json([item.model_dump(mode="json") for item in page.items])
+        print_json([item.model_dump(mode="json") for item in page.items])
         return 0
     if not page.items:
         print("the dead-letter queue is empty")
         return 0
-    print(f"{'JOB ID':<26}  {'TYPE':<12}  {'STATUS':<9}  {'ATTEMPTS':>8}  ERROR")
+    print(DLQ_HEADER)
     for item in page.items:
-        print(_dlq_row(item))
+        print(dlq_row(item))
     print(f"{len(page.items)} message(s)" + (" (more not shown)" if page.more else ""))
     return 0
-
-
-def _dlq_row(item: DeadLetterDocument) -> str:
-    job = item.job
-    if job is None:
-        return f"{'?':<26}  {'?':<12}  {'?':<9}  {'':>8}  unreadable message or no such job: {item.body[:60]}"
-    error = f"{job.error.type}: {job.error.message}" if job.error else ""
-    return f"{job.job_id:<26}  {job.type:<12}  {job.status.value:<9}  {job.attempts:>8}  {error[:80]}"
 
 
 def cmd_dlq_redrive(client: Client, args: argparse.Namespace) -> int:
@@ -513,24 +398,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("JOBQ_DEBUG"):
             raise
-        print(f"jobq: {_explain(exc)}", file=sys.stderr)
+        print(f"jobq: {explain(exc)}", file=sys.stderr)
         return 1
     return code
-
-
-def _explain(exc: Exception) -> str:
-    """A line about an error outside the API: no stack, no credentials, no such stack."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-    if isinstance(exc, NoRegionError):
-        return "no AWS region set (use --region, or set AWS_REGION)"
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Message") or exc)
-    if isinstance(exc, BotoCoreError | OSError | LookupError | ValueError):
-        return str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":

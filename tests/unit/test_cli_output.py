@@ -6,9 +6,9 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from jobq.cli import ProgressBar, _job_row, _schema_summary
 from jobq.domain.documents import JobDocument
 from jobq.domain.models import JobStatus, Progress
+from jobq.terminal import ProgressBar, job_row, schema_summary
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -60,11 +60,11 @@ def test_into_a_pipe_a_line_per_change_and_elapsed_time_without_progress() -> No
 
 
 def test_a_list_row_shows_progress_while_running_and_the_error_once_failed() -> None:
-    running = _job_row(document(JobStatus.RUNNING, Progress(done=1, total=2, message="half", updated_at=T0)))
+    running = job_row(document(JobStatus.RUNNING, Progress(done=1, total=2, message="half", updated_at=T0)))
     assert running.endswith("[#####     ]  50% 1/2 half")
     from jobq.domain.models import JobError
 
-    failed = _job_row(document(JobStatus.FAILED, error=JobError(type="ValueError", message="bad", retryable=True)))
+    failed = job_row(document(JobStatus.FAILED, error=JobError(type="ValueError", message="bad", retryable=True)))
     assert failed.endswith("ValueError: bad")
 
 
@@ -77,5 +77,5 @@ def test_schema_summaries_name_types_and_defaults() -> None:
         "required": ["to"],
         "additionalProperties": False,
     }
-    assert _schema_summary(schema) == "to: integer, label: string/null = null"
-    assert _schema_summary({"additionalProperties": True}) == "{any JSON object}"
+    assert schema_summary(schema) == "to: integer, label: string/null = null"
+    assert schema_summary({"additionalProperties": True}) == "{any JSON object}"
