@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from jobq.domain.sweeper import Sweeper
 
 # Each function's use cases are imported by the factory that builds them, so that a function's cold start
-# imports its own alone: the worker neither the API's service (and its documents) nor the sweeper's.
+# imports its own alone: the worker imports neither the API's service (nor its documents) nor the sweeper.
 
 
 class SystemClock:
