@@ -25,7 +25,15 @@ from jobq.domain.models import (
     Progress,
     new_job_id,
 )
-from jobq.domain.ports import Claim, ConditionFailedError, Expect, JobChange, JobRepository, RecordTooLargeError
+from jobq.domain.ports import (
+    Claim,
+    ConditionFailedError,
+    Expect,
+    JobChange,
+    JobRepository,
+    PageBytes,
+    RecordTooLargeError,
+)
 from tests.support.callers import ALICE, BOB
 from tests.support.fakes import InMemoryJobRepository
 from tests.support.stack import Stack
@@ -439,7 +447,7 @@ def test_listing_by_failed_or_cancelled_follows_each_status_change(repo: JobRepo
     assert listed(JobStatus.CANCELLED, BOB) == []
 
 
-def test_a_page_stops_before_its_documents_pass_max_bytes(repo: JobRepository) -> None:
+def test_a_page_stops_before_its_documents_pass_its_byte_limit(repo: JobRepository) -> None:
     jobs = [stored(repo, payload={"blob": "x" * 40_000}) for _ in range(9)]
     small = stored(repo)
     limit = 3 * document_bytes(jobs[0]) + 100
@@ -447,7 +455,7 @@ def test_a_page_stops_before_its_documents_pass_max_bytes(repo: JobRepository) -
     cursor: str | None = None
     pages = 0
     while True:
-        page = repo.list_jobs(ListQuery(limit=100, cursor=cursor, max_bytes=limit))
+        page = repo.list_jobs(ListQuery(limit=100, cursor=cursor), PageBytes(limit, document_bytes))
         pages += 1
         assert page.items, "every page holds at least one job"
         assert sum(document_bytes(job) for job in page.items) <= limit
@@ -457,7 +465,9 @@ def test_a_page_stops_before_its_documents_pass_max_bytes(repo: JobRepository) -
         cursor = page.next_cursor
     assert seen == [small.job_id, *(job.job_id for job in reversed(jobs))]  # each once, newest first
     assert pages == 4  # [small + 2 big], then 3, 3, 1: the cut falls where the next job would not fit
-    lone = repo.list_jobs(ListQuery(limit=100, max_bytes=10))  # one job over the limit still gets a page
+    lone = repo.list_jobs(
+        ListQuery(limit=100), PageBytes(10, document_bytes)
+    )  # one job over the limit still gets a page
     assert [job.job_id for job in lone.items] == [small.job_id]
 
 

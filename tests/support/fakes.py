@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
-from jobq.domain.documents import document_bytes
 from jobq.domain.errors import DependencyUnavailableError, InvalidCursorError
 from jobq.domain.models import (
     JOB_ID_PATTERN,
@@ -32,6 +31,7 @@ from jobq.domain.ports import (
     Expect,
     JobChange,
     JobEvents,
+    PageBytes,
     RecordTooLargeError,
     SweepMarks,
 )
@@ -175,7 +175,7 @@ class InMemoryJobRepository:
                 raise ConditionFailedError(job)
             del self.jobs[job_id]
 
-    def list_jobs(self, query: ListQuery) -> JobPage:
+    def list_jobs(self, query: ListQuery, page_bytes: PageBytes | None = None) -> JobPage:
         self._check_available()
         filters = {"s": query.status.value if query.status else None, "t": query.type, "o": query.owner}
         after = None
@@ -198,13 +198,14 @@ class InMemoryJobRepository:
             and (after is None or job.job_id < after)
         ]
         page = matching[: query.limit]
-        if query.max_bytes is not None:  # the first job always; then while the documents fit
-            size = 0
+        if page_bytes is not None:
+            used = 0
             for count, job in enumerate(page):
-                size += document_bytes(job)
-                if count and size > query.max_bytes:
+                grown = page_bytes.fits(used, job, first=count == 0)
+                if grown is None:
                     page = page[:count]
                     break
+                used = grown
         more = len(matching) > len(page)
         cursor = None
         if more and page:

@@ -217,8 +217,6 @@ class ListQuery(Model):
     """Only this owner's jobs (read from the owner index); None: every owner's."""
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = None
-    max_bytes: int | None = Field(default=None, ge=1)
-    """Stop the page before its job documents pass this many bytes of JSON (None: no limit)."""
 
 
 class JobPage(Model):

@@ -23,6 +23,21 @@ UNSET: Final = _Unset.UNSET
 
 
 @dataclass(frozen=True)
+class PageBytes:
+    """A listing page's size limit: it stops before the sizes of its jobs pass ``limit`` (its first job
+    always fits), and its cursor resumes at the job that did not fit."""
+
+    limit: int
+    size_of: Callable[[Job], int]
+    """What a job adds to the response (the API's document of it)."""
+
+    def fits(self, used: int, job: Job, first: bool) -> int | None:
+        """The bytes used with ``job`` added, or None if it does not fit."""
+        grown = used + self.size_of(job)
+        return grown if first or grown <= self.limit else None
+
+
+@dataclass(frozen=True)
 class Expect:
     """The condition a conditional write checks: current status, and the lease, attempts and owner if given."""
 
@@ -127,8 +142,8 @@ class JobRepository(Protocol):
     def delete(self, job_id: str, *, expect: Expect) -> None:
         """Remove a job if ``expect`` holds (used to undo a submit whose enqueue failed)."""
 
-    def list_jobs(self, query: ListQuery) -> JobPage:
-        """Jobs newest first, filtered by status and type, from the cursor on."""
+    def list_jobs(self, query: ListQuery, page_bytes: PageBytes | None = None) -> JobPage:
+        """Jobs newest first, filtered by status and type, from the cursor on; within ``page_bytes`` if given."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobq.domain.documents import MAX_PAGE_BYTES, JobTypeDocument, SubmitJobRequest
+from jobq.domain.documents import MAX_PAGE_BYTES, JobTypeDocument, SubmitJobRequest, document_bytes
 from jobq.domain.errors import (
     ConfigurationError,
     DependencyUnavailableError,
@@ -31,6 +31,7 @@ from jobq.domain.ports import (
     JobEvents,
     JobQueue,
     JobRepository,
+    PageBytes,
     RecordTooLargeError,
     SweepIndex,
 )
@@ -217,7 +218,7 @@ class JobService:
             if query.owner not in {None, caller.principal}:
                 return JobPage(items=(), next_cursor=None)  # other callers' jobs do not exist for this one
             query = query.model_copy(update={"owner": caller.principal})
-        return self._repo.list_jobs(query.model_copy(update={"max_bytes": MAX_PAGE_BYTES}))
+        return self._repo.list_jobs(query, PageBytes(MAX_PAGE_BYTES, document_bytes))
 
     def cancel(self, job_id: str, caller: Caller) -> Job:
         """``queued`` -> ``cancelled``; a ``running`` job is asked to stop (``cancel_requested``, honoured at its

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from jobq.adapters.dynamodb.schema import INDEXED_STATUSES
 from jobq.adapters.dynamodb.table import BATCH_GET_MAX, JobsTable
-from jobq.domain.documents import document_bytes
 from jobq.domain.errors import InvalidCursorError
 from jobq.domain.models import JOB_ID_PATTERN, Job, JobPage, ListQuery
+from jobq.domain.ports import PageBytes
 
 _CURSOR_VERSION = 1
 _EXHAUSTED = "~"
@@ -24,12 +24,12 @@ _FILTERED_EXAMINE_LIMIT = 1000  # a status-filtered page reads at most this many
 _FILTERED_CHUNK = 25
 
 
-def list_page(table: JobsTable, query: ListQuery) -> JobPage:
+def list_page(table: JobsTable, query: ListQuery, page_bytes: PageBytes | None = None) -> JobPage:
     """Newest first across all shards (a k-way merge).
 
     A status the sparse status indexes hold (failed, cancelled) is read from them: in proportion to the
     page. Other statuses are filtered after reading the items, at most 1,000 of them a page. A page also
-    stops before its documents pass ``query.max_bytes``; its cursor resumes after the last job it holds.
+    stops where ``page_bytes`` says; its cursor resumes after the last job it holds.
     """
     cursor = Cursor.decode(query, table.shards)
     merge = ShardMerge(table, cursor, query, page_size=min(100, query.limit + 1))
@@ -51,9 +51,9 @@ def list_page(table: JobsTable, query: ListQuery) -> JobPage:
             job = jobs.get(entry.job_id)
             # An index entry can lag its item (a GSI is eventually consistent): the item's status decides.
             matches = job is not None and (query.status is None or job.status is query.status)
-            if matches and job is not None and query.max_bytes is not None:
-                grown = size + document_bytes(job)
-                if items and grown > query.max_bytes:
+            if matches and job is not None and page_bytes is not None:
+                grown = page_bytes.fits(size, job, first=not items)
+                if grown is None:
                     full = True  # this job starts the next page: not consumed
                     break
                 size = grown

@@ -33,7 +33,7 @@ from jobq.adapters.dynamodb.schema import (
 from jobq.adapters.dynamodb.table import JobsTable
 from jobq.domain.errors import DependencyUnavailableError
 from jobq.domain.models import MAX_RECORD_BYTES, Job, JobPage, JobStatus, ListQuery, format_timestamp
-from jobq.domain.ports import UNSET, Claim, ConditionFailedError, Expect, JobChange, RecordTooLargeError
+from jobq.domain.ports import UNSET, Claim, ConditionFailedError, Expect, JobChange, PageBytes, RecordTooLargeError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import (
@@ -285,12 +285,11 @@ class DynamoDBJobRepository:
             except ClientError as exc:
                 _raise_specific(exc)
 
-    def list_jobs(self, query: ListQuery) -> JobPage:
-        # The API's alone: the worker and the sweeper never list, and their cold start skips the listing and
-        # the API documents it sizes pages by.
+    def list_jobs(self, query: ListQuery, page_bytes: PageBytes | None = None) -> JobPage:
+        # The API's alone: the worker and the sweeper never list, and their cold start skips the listing.
         from jobq.adapters.dynamodb.listing import list_page
 
-        return list_page(self._table, query)
+        return list_page(self._table, query, page_bytes)
 
 
 def _set_times(expression: UpdateExpression, change: JobChange) -> None:
