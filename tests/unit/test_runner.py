@@ -953,6 +953,30 @@ def test_a_job_claimed_ahead_that_gets_no_time_is_handed_back_with_its_attempt_u
     assert repo.jobs[second.job_id].attempts == 1
 
 
+def test_a_job_claimed_ahead_and_cancelled_while_it_waits_ends_cancelled_when_it_gets_no_time(
+    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver, events: RecordingEvents
+) -> None:
+    runner = make_runner()
+    remaining = [900.0]
+    shared = TimeBudget(lambda: remaining[0])
+    first, second = put_job(), put_job()
+    claimed = runner.claim_ahead([deliver(first), deliver(second)], shared)
+    # The caller cancels the second while the first runs: it is running (claimed), so it is asked to stop.
+    asked = repo.update(
+        second.job_id,
+        JobChange(status=JobStatus.RUNNING, at=second.updated_at, cancel_requested=True),
+        expect=Expect.status(JobStatus.RUNNING),
+    )
+    assert asked.cancel_requested
+    assert runner.handle(deliver(first), shared, claimed[first.job_id]) == Ack("succeeded")
+    remaining[0] = 2.1  # no time left for the second: it never starts
+    assert runner.handle(deliver(second), shared, claimed[second.job_id]) == Ack("cancelled before it started")
+    ended = repo.jobs[second.job_id]
+    assert (ended.status, ended.attempts, ended.lease_id, ended.error) == (JobStatus.CANCELLED, 0, None, None)
+    assert ended.finished_at is not None
+    assert events.names(second.job_id) == ["cancelled"]
+
+
 def test_claim_ahead_with_the_table_down_leaves_every_job_to_its_turn(
     make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver
 ) -> None:

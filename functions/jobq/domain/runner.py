@@ -118,8 +118,8 @@ class JobRunner:
             job_type = self._registry.get(message.type)
             timeout = budget.slot(job_type.timeout_seconds if job_type else MIN_SLOT_SECONDS)
             if timeout is None:
-                if claimed is not None:
-                    self._release(claimed)
+                if claimed is not None and self._release(claimed):
+                    return Ack("cancelled before it started")
                 return self._redelivery.defer(delivery, 0, "not started: no time left in this invocation")
             try:
                 if claimed is not None:
@@ -159,15 +159,31 @@ class JobRunner:
             return self._finish_cancelled(job, self._clock.now(), None, "a caller cancelled the job while it ran")
         return self._run(job, self._registry.get(job.type), delivery, timeout)
 
-    def _release(self, job: Job) -> None:
+    def _release(self, job: Job) -> bool:
         """Hand back a job claimed ahead that this invocation has no time left for: queued again, the attempt
-        it never started uncounted. Should that fail, its lease expires and the job is taken over."""
+        it never started uncounted. Should that fail, its lease expires and the job is taken over. A cancel
+        asked for while it waited its turn ends it here, as for any queued job: True then."""
+        now = self._clock.now()
         try:
-            self._repo.update(job.job_id, claim_ahead.hand_back(job, self._clock.now()), expect=self._holding(job))
+            released = self._repo.update(job.job_id, claim_ahead.hand_back(job, now), expect=self._holding(job))
         except ConditionFailedError as rejected:
             self._lost_lease(job, rejected.current)
+            return False
         except DependencyUnavailableError as exc:
             _log.warning("could not hand back job %s, claimed but not started: %s", job.job_id, exc.message)
+            return False
+        if not released.cancel_requested:
+            return False
+        try:
+            cancelled = self._repo.update(
+                job.job_id,
+                JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now),
+                expect=Expect.status(JobStatus.QUEUED, attempts=released.attempts),
+            )
+        except (ConditionFailedError, DependencyUnavailableError):
+            return False  # claimed since, or the table is down: the claim that starts it honours the request
+        self._events.cancelled(cancelled)
+        return True
 
     def _not_claimed(self, delivery: Delivery, current: Job | None, now: datetime) -> Decision:
         if current is None:
