@@ -87,26 +87,14 @@ class JobRunner:
         """Claim a batch's jobs that were never attempted in one request, before the first of them runs; by
         job id (``claim_ahead.plan`` says which). A job not claimed here (a retry, not due, a duplicate,
         running elsewhere) is claimed alone when its turn comes, as is every job of a batch of one."""
-        now = self._clock.now()
-        claims = claim_ahead.plan(
+        return claim_ahead.claim(
+            self._repo,
             deliveries,
             self._registry,
-            now=now,
+            now=self._clock.now(),
             available_seconds=budget.remaining_seconds() - budget.reserve_seconds,
             lease_grace_seconds=self._lease_grace,
-            lease_id=lambda: uuid.uuid4().hex,
         )
-        if not claims:
-            return {}
-        try:
-            claimed = self._repo.claim_fresh(claims, now=now)
-        except DependencyUnavailableError as exc:
-            _log.warning("could not claim the batch's jobs at once, claiming one at a time: %s", exc.message)
-            return {}
-        except Exception:  # noqa: BLE001 - an answer it could not read, say: the rest still run, one at a time
-            _log.exception("claiming the batch's jobs at once failed; claiming one at a time")
-            return {}
-        return {job.job_id: job for job in claimed if job is not None}
 
     def handle(self, delivery: Delivery, budget: TimeBudget, claimed: Job | None = None) -> Decision:
         """Claim the delivered job and run it, or decide what becomes of a message it cannot run.
@@ -161,29 +149,13 @@ class JobRunner:
 
     def _release(self, job: Job) -> bool:
         """Hand back a job claimed ahead that this invocation has no time left for: queued again, the attempt
-        it never started uncounted. Should that fail, its lease expires and the job is taken over. A cancel
-        asked for while it waited its turn ends it here, as for any queued job: True then."""
-        now = self._clock.now()
+        it never started uncounted, or cancelled if asked meanwhile (True then). Should that fail, its lease
+        expires and the job is taken over."""
         try:
-            released = self._repo.update(job.job_id, claim_ahead.hand_back(job, now), expect=self._holding(job))
+            return claim_ahead.release(self._repo, self._events, job, self._clock.now())
         except ConditionFailedError as rejected:
             self._lost_lease(job, rejected.current)
             return False
-        except DependencyUnavailableError as exc:
-            _log.warning("could not hand back job %s, claimed but not started: %s", job.job_id, exc.message)
-            return False
-        if not released.cancel_requested:
-            return False
-        try:
-            cancelled = self._repo.update(
-                job.job_id,
-                JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now),
-                expect=Expect.status(JobStatus.QUEUED, attempts=released.attempts),
-            )
-        except (ConditionFailedError, DependencyUnavailableError):
-            return False  # claimed since, or the table is down: the claim that starts it honours the request
-        self._events.cancelled(cancelled)
-        return True
 
     def _not_claimed(self, delivery: Delivery, current: Job | None, now: datetime) -> Decision:
         if current is None:
