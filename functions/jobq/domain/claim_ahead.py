@@ -117,7 +117,7 @@ def release(repository: JobRepository, events: JobEvents, job: Job, now: datetim
     try:
         cancelled = repository.update(
             job.job_id,
-            JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now),
+            JobChange.cancel_queued(now),
             expect=Expect.status(JobStatus.QUEUED, attempts=released.attempts),
         )
     except (ConditionFailedError, DependencyUnavailableError):

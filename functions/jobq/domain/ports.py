@@ -88,6 +88,11 @@ class JobChange:
     """A new expiry of the lease the change is conditional on (``release_lease`` removes the lease)."""
     release_lease: bool = False
 
+    @classmethod
+    def cancel_queued(cls, now: datetime) -> JobChange:
+        """The write that ends a queued job ``cancelled`` (a cancel, or one asked for while it waited its turn)."""
+        return cls(status=JobStatus.CANCELLED, at=now, finished_at=now)
+
 
 class ConditionFailedError(Exception):
     """A conditional write did not apply; ``current`` is the job as it was (None if absent)."""

@@ -230,7 +230,7 @@ class JobService:
             try:
                 job = self._repo.update(
                     job_id,
-                    JobChange(status=JobStatus.CANCELLED, at=now, finished_at=now),
+                    JobChange.cancel_queued(now),
                     expect=Expect.status(JobStatus.QUEUED, owner=owner),
                 )
             except ConditionFailedError as rejected:
