@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from jobq import JobContext, JobType, RetryPolicy
 from jobq.domain.budget import MIN_SLOT_SECONDS, TimeBudget
-from jobq.domain.decisions import Ack, Defer
+from jobq.domain.decisions import Ack, Decision, Defer
 from jobq.domain.documents import SubmitJobRequest
 from jobq.domain.models import AttemptFailure, Delivery, Job, JobMessage, JobStatus, new_job_id
 from jobq.domain.ports import Expect, JobChange, RecordTooLargeError
@@ -934,33 +935,54 @@ def test_claim_ahead_leaves_retries_duplicates_unknown_types_and_what_may_not_fi
     assert repo.claim_requests == requests
 
 
-def test_a_job_claimed_ahead_that_gets_no_time_is_handed_back_with_its_attempt_uncounted(
-    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver, events: RecordingEvents
-) -> None:
+@dataclass
+class ClaimedAhead:
+    """Two jobs claimed ahead by one invocation, whose remaining time the test sets."""
+
+    runner: JobRunner
+    first: Job
+    second: Job
+    claimed: dict[str, Job]
+    remaining: float = 900.0
+
+    def __post_init__(self) -> None:
+        self.budget = TimeBudget(lambda: self.remaining)
+
+    def run(self, delivery: Delivery) -> Decision:
+        """Handle one of the two in the invocation that claimed them."""
+        return self.runner.handle(delivery, self.budget, self.claimed[delivery.message.job_id])
+
+
+@pytest.fixture
+def claimed_ahead(make_runner: MakeRunner, put_job: PutJob, deliver: Deliver) -> ClaimedAhead:
     runner = make_runner()
-    remaining = [900.0]
-    shared = TimeBudget(lambda: remaining[0])
     first, second = put_job(), put_job()
-    claimed = runner.claim_ahead([deliver(first), deliver(second)], shared)
-    assert runner.handle(deliver(first), shared, claimed[first.job_id]) == Ack("succeeded")
-    remaining[0] = 2.1  # an earlier job took the invocation's time
-    decision = runner.handle(deliver(second), shared, claimed[second.job_id])
+    ahead = ClaimedAhead(runner, first, second, {})
+    ahead.claimed.update(runner.claim_ahead([deliver(first), deliver(second)], ahead.budget))
+    return ahead
+
+
+def test_a_job_claimed_ahead_that_gets_no_time_is_handed_back_with_its_attempt_uncounted(
+    claimed_ahead: ClaimedAhead, repo: InMemoryJobRepository, deliver: Deliver, events: RecordingEvents
+) -> None:
+    ahead = claimed_ahead
+    first, second = ahead.first, ahead.second
+    assert ahead.run(deliver(first)) == Ack("succeeded")
+    ahead.remaining = 2.1  # an earlier job took the invocation's time
+    decision = ahead.run(deliver(second))
     assert decision == Defer(0, "not started: no time left in this invocation")
     back = repo.jobs[second.job_id]
     assert (back.status, back.attempts, back.lease_id, back.lease_expires_at) == (JobStatus.QUEUED, 0, None, None)
     assert events.names(second.job_id) == ["deferred"]
-    assert runner.handle(deliver(second), budget(900.0)) == Ack("succeeded")  # the next delivery runs it
+    assert ahead.runner.handle(deliver(second), budget(900.0)) == Ack("succeeded")  # the next delivery runs it
     assert repo.jobs[second.job_id].attempts == 1
 
 
 def test_a_job_claimed_ahead_and_cancelled_while_it_waits_ends_cancelled_when_it_gets_no_time(
-    make_runner: MakeRunner, repo: InMemoryJobRepository, put_job: PutJob, deliver: Deliver, events: RecordingEvents
+    claimed_ahead: ClaimedAhead, repo: InMemoryJobRepository, deliver: Deliver, events: RecordingEvents
 ) -> None:
-    runner = make_runner()
-    remaining = [900.0]
-    shared = TimeBudget(lambda: remaining[0])
-    first, second = put_job(), put_job()
-    claimed = runner.claim_ahead([deliver(first), deliver(second)], shared)
+    ahead = claimed_ahead
+    first, second = ahead.first, ahead.second
     # The caller cancels the second while the first runs: it is running (claimed), so it is asked to stop.
     asked = repo.update(
         second.job_id,
@@ -968,9 +990,9 @@ def test_a_job_claimed_ahead_and_cancelled_while_it_waits_ends_cancelled_when_it
         expect=Expect.status(JobStatus.RUNNING),
     )
     assert asked.cancel_requested
-    assert runner.handle(deliver(first), shared, claimed[first.job_id]) == Ack("succeeded")
-    remaining[0] = 2.1  # no time left for the second: it never starts
-    assert runner.handle(deliver(second), shared, claimed[second.job_id]) == Ack("cancelled before it started")
+    assert ahead.run(deliver(first)) == Ack("succeeded")
+    ahead.remaining = 2.1  # no time left for the second: it never starts
+    assert ahead.run(deliver(second)) == Ack("cancelled before it started")
     ended = repo.jobs[second.job_id]
     assert (ended.status, ended.attempts, ended.lease_id, ended.error) == (JobStatus.CANCELLED, 0, None, None)
     assert ended.finished_at is not None
