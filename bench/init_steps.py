@@ -1,7 +1,8 @@
 """Where each function's cold init goes, step by step (`make coldstart-steps ARGS="--runs 10"`).
 
-In fresh processes, as `make coldstart` times them, each step is timed after the ones before it: the libraries
-jobq builds on (botocore, pydantic, Powertools, in the order the function imports them), then the handler
+In fresh processes, as `make coldstart` times them, each step is timed after the ones before it: the pause of
+the garbage collector each handler module imports first, the libraries jobq builds on (botocore, pydantic,
+Powertools, in the order the function imports them), then the handler
 module (jobq's own code and whatever else it imports), then what the first invocation builds (entry point,
 services, clients). The yardstick in two steps: ``import boto3``, then the same clients. Medians of each step.
 """
@@ -15,8 +16,10 @@ import sys
 
 from bench.coldstart import CLIENTS, FIRST_USE, boto3_body, compile_imports, function_env, provisioned_template
 
+# Each handler module's first import pauses the garbage collector until its last line (jobq.handlers.coldinit).
 LIBRARIES = {
     "ApiFunction": (
+        "jobq.handlers.coldinit",
         "botocore.session",
         "pydantic",
         "aws_lambda_powertools",
@@ -26,12 +29,13 @@ LIBRARIES = {
     # Powertools' batch utilities before pydantic, as the worker imports them (their record models are then
     # not built: tests/integration/test_cold_paths.py).
     "WorkerFunction": (
+        "jobq.handlers.coldinit",
         "botocore.session",
         "aws_lambda_powertools",
         "aws_lambda_powertools.utilities.batch",
         "pydantic",
     ),
-    "SweeperFunction": ("botocore.session", "pydantic", "aws_lambda_powertools"),
+    "SweeperFunction": ("jobq.handlers.coldinit", "botocore.session", "pydantic", "aws_lambda_powertools"),
 }
 """The libraries each function's import pulls in first, in their order."""
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the garbage collector pauses while the imports below run (coldinit.done(), the last line, resumes it).
+from jobq.handlers import coldinit
+
+# isort: split
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -86,3 +90,6 @@ def _entrypoint() -> Callable[[Mapping[str, Any], LambdaContext], dict[str, Any]
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point of the worker function."""
     return _entrypoint()(event, context)
+
+
+coldinit.done()
