@@ -2,9 +2,9 @@
 
 In fresh processes, as `make coldstart` times them, each step is timed after the ones before it: the pause of
 the garbage collector each handler module imports first, the libraries jobq builds on (botocore, pydantic,
-Powertools, in the order the function imports them), then the handler
-module (jobq's own code and whatever else it imports), then what the first invocation builds (entry point,
-services, clients). The yardstick in two steps: ``import boto3``, then the same clients. Medians of each step.
+Powertools, in the order the function imports them), then the handler module (jobq's own code and whatever
+else it imports), then what the first invocation builds (entry point, services, clients). The yardstick in two
+steps: ``import boto3``, then the same clients. Medians of each step.
 """
 
 from __future__ import annotations

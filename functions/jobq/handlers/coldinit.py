@@ -4,8 +4,8 @@ Each handler module imports this module first: importing it stops automatic coll
 the handler module's last line, moves every object the imports built (modules, classes, pydantic's and
 Powertools' machinery: 69,000-83,000 tracked objects) to the permanent generation, which no later
 collection walks, and starts automatic collection again. Without it the imports set off 110-130
-collections, each full one walking everything built so far (the API's 16 ms of its cold init), and every
-full collection of every invocation after walked them all again. The imports leave little cyclic garbage
+collections, each full one walking everything built so far (16 ms of the API's cold init), and every full
+collection of every invocation after walked them all again. The imports leave little cyclic garbage
 (about 700 objects); frozen with the rest, it stays for the life of the environment.
 """
 
