@@ -106,9 +106,7 @@ def release(repository: JobRepository, events: JobEvents, job: Job, now: datetim
     """Hand ``job`` back (``hand_back``; ConditionFailedError if its lease is lost). A cancel asked for while
     it waited its turn ends it there, as for any queued job: True then."""
     try:
-        released = repository.update(
-            job.job_id, hand_back(job, now), expect=Expect.status(JobStatus.RUNNING, lease_id=job.lease_id)
-        )
+        released = repository.update(job.job_id, hand_back(job, now), expect=Expect.holding(job))
     except DependencyUnavailableError as exc:
         _log.warning("could not hand back job %s, claimed but not started: %s", job.job_id, exc.message)
         return False

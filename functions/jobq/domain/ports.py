@@ -56,6 +56,11 @@ class Expect:
     ) -> Expect:
         return cls(frozenset(statuses), lease_id, attempts, owner)
 
+    @classmethod
+    def holding(cls, job: Job) -> Expect:
+        """``job`` still running under the lease it was read with (every write of the attempt that holds it)."""
+        return cls.status(JobStatus.RUNNING, lease_id=job.lease_id)
+
     def holds_for(self, job: Job) -> bool:
         """Whether ``job`` meets this condition (what every repository's conditional write checks)."""
         return (

@@ -77,7 +77,7 @@ class AttemptProgress:
 
     def _write(self) -> None:
         change = JobChange(status=JobStatus.RUNNING, at=self._clock.now(), progress=self.pending)
-        expect = Expect.status(JobStatus.RUNNING, lease_id=self._job.lease_id)
+        expect = Expect.holding(self._job)
         try:
             updated = self._repo.update(self._job.job_id, change, expect=expect)
         except ConditionFailedError as rejected:

@@ -137,7 +137,7 @@ class JobRunner:
         renewal = claim_ahead.renewal(job, self._clock.now(), timeout=timeout, lease_grace_seconds=self._lease_grace)
         if renewal is not None:
             try:
-                job = self._repo.update(job.job_id, renewal, expect=self._holding(job))
+                job = self._repo.update(job.job_id, renewal, expect=Expect.holding(job))
             except ConditionFailedError as rejected:
                 return self._lost_lease(job, rejected.current)
         return self._start(job, delivery, timeout)
@@ -179,7 +179,7 @@ class JobRunner:
         # lost mid-run (the worker crashed or timed out before its lease expired).
         if current.status is JobStatus.RUNNING:
             error = worker_lost(current.attempts, current.max_attempts, retryable=False)
-            expect = self._holding(current)
+            expect = Expect.holding(current)
         else:
             error = JobError(
                 type="AttemptsExhaustedError",
@@ -247,7 +247,7 @@ class JobRunner:
             **self._history(job, _lost_attempt(job)),
         )
         try:
-            done = self._repo.update(job.job_id, change, expect=self._holding(job))
+            done = self._repo.update(job.job_id, change, expect=Expect.holding(job))
         except ConditionFailedError as rejected:
             return self._lost_lease(job, rejected.current)
         self._events.succeeded(done, duration_ms)
@@ -265,7 +265,7 @@ class JobRunner:
             **self._history(job, _lost_attempt(job)),
         )
         try:
-            cancelled = self._repo.update(job.job_id, change, expect=self._holding(job))
+            cancelled = self._repo.update(job.job_id, change, expect=Expect.holding(job))
         except ConditionFailedError as rejected:
             return self._lost_lease(job, rejected.current)
         self._events.cancelled(cancelled)
@@ -282,7 +282,7 @@ class JobRunner:
     ) -> Decision:
         if not (error.retryable and job.attempts < job.max_attempts):
             history = (*_lost_attempt(job), _history_entry(job, error, now))
-            failed = self._finish_failed(job, error, now, duration_ms, expect=self._holding(job), history=history)
+            failed = self._finish_failed(job, error, now, duration_ms, expect=Expect.holding(job), history=history)
             if failed is None:
                 return Ack("lost the lease before failing the job")
             return self._redelivery.dead_letter(failed, delivery)
@@ -297,7 +297,7 @@ class JobRunner:
             release_lease=True,
         )
         try:
-            queued = self._write_failure(job, change, expect=self._holding(job))
+            queued = self._write_failure(job, change, expect=Expect.holding(job))
         except ConditionFailedError as rejected:
             return self._lost_lease(job, rejected.current)
         self._events.retry_scheduled(queued, delay, duration_ms)
@@ -354,10 +354,6 @@ class JobRunner:
             return {}
         history, dropped = appended_history(job, entries, self._history_limit)
         return {"history": history, "history_dropped": dropped}
-
-    @staticmethod
-    def _holding(job: Job) -> Expect:
-        return Expect.status(JobStatus.RUNNING, lease_id=job.lease_id)
 
 
 def _history_entry(job: Job, error: JobError, now: datetime) -> AttemptFailure:

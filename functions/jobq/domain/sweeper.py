@@ -250,9 +250,7 @@ class Sweeper:
             release_lease=True,
         )
         try:
-            changed = self._repo.update(
-                job.job_id, change, expect=Expect.status(JobStatus.RUNNING, lease_id=job.lease_id)
-            )
+            changed = self._repo.update(job.job_id, change, expect=Expect.holding(job))
         except ConditionFailedError as rejected:
             return rejected.current or job  # someone else moved it on: nothing to do
         message = JobMessage.of(changed)
